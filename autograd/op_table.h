@@ -1,0 +1,69 @@
+/* The op table: one row per op (name, arity, backward, gradcheck example).
+ *
+ * To add an op: add its TD_OP_ id here, write its forward (the public
+ * function), backward and example next to each other in autograd/ops.c, and
+ * add its row to td_ops[]. A static assertion there fails the build if a row
+ * is missing, a test walks the table so every differentiable op is
+ * gradchecked, and an op without a backward must say so (differentiable 0). */
+#ifndef TD_OP_TABLE_H
+#define TD_OP_TABLE_H
+
+#include "autograd.h"
+
+typedef enum td_op_id {
+    TD_OP_ADD, TD_OP_SUB, TD_OP_MUL, TD_OP_DIV, TD_OP_NEG,
+    TD_OP_ADD_SCALAR, TD_OP_MUL_SCALAR,
+    TD_OP_MATMUL, TD_OP_BIAS_ADD, TD_OP_LINEAR,
+    TD_OP_EXP, TD_OP_LOG, TD_OP_SOFTPLUS, TD_OP_SIGMOID, TD_OP_LOG_SIGMOID,
+    TD_OP_TANH, TD_OP_RELU, TD_OP_SQUARE, TD_OP_SQRT, TD_OP_ABS,
+    TD_OP_SUM, TD_OP_MEAN, TD_OP_SUM_AXIS, TD_OP_LOGSUMEXP_AXIS,
+    TD_OP_RESHAPE, TD_OP_SLICE_COLS, TD_OP_CONCAT_COLS,
+    TD_OP_BCE_LOGITS, TD_OP_BCE_LOGITS_ROWS,
+    TD_OP_RANDN, TD_OP_BERNOULLI, TD_OP_BERNOULLI_MASK, TD_OP_REPARAM,
+    TD_OP_COUNT
+} td_op_id;
+
+#define TD_MAX_INPUTS 3
+
+/* One recorded op. */
+typedef struct td_node {
+    int op;                          /* td_op_id */
+    int n_in;
+    td_var *in[TD_MAX_INPUTS];
+    td_var *out;
+    double scalar;                   /* op parameter: the s of add_scalar etc. */
+    int64_t iparam[2];               /* op parameters: axis, transposes, slice start */
+    td_tensor saved;                 /* what backward needs beyond in/out values */
+} td_node;
+
+typedef struct td_gc td_gc; /* gradcheck context, see gradcheck.h */
+
+typedef struct td_op_info {
+    const char *name;
+    int differentiable;              /* 0: explicitly no backward (noise ops) */
+    /* Accumulate into the grads of the inputs that require grad, from
+     * node->out->grad. Temporaries come from the tape's arena. */
+    void (*backward)(td_tape *t, td_node *node);
+    /* Build gradcheck case number `variant` with leaves from td_gc_input and
+     * return the op's output; NULL when there are no more variants. */
+    td_var *(*example)(td_tape *t, td_gc *g, int variant);
+} td_op_info;
+
+/* Mutable so a test can swap in a deliberately wrong backward and prove
+ * that gradcheck catches it. */
+extern td_op_info td_ops[TD_OP_COUNT];
+
+/* Used by ops.c: record a node (when grad is on and an input requires grad)
+ * and return it, or NULL when nothing is recorded. */
+td_node *td_tape_record(td_tape *t, int op, td_var *out, int n_in, td_var *a, td_var *b,
+                        td_var *c);
+/* An output var with an arena value of shape s; requires_grad is set when
+ * grad mode is on and any of the inputs requires grad. */
+td_var *td_tape_new_var(td_tape *t, td_shape s, const char *name, td_var *a, td_var *b,
+                        td_var *c);
+/* Make sure v->grad exists (arena, zeroed) and return it. */
+td_tensor *td_var_grad(td_tape *t, td_var *v);
+/* Hook for the finite check after a forward op. */
+void td_tape_check_forward(td_tape *t, td_var *out, int op);
+
+#endif

@@ -1,0 +1,71 @@
+/* Elementwise, broadcasting and reduction kernels on plain tensors.
+ *
+ * Every kernel writes a caller-provided output of the right shape; none
+ * allocates. Results never depend on the thread count: elementwise loops are
+ * independent per element, and reductions sum in fixed-size blocks whose
+ * partial sums are then added in order. Loops go parallel (OpenMP) only above
+ * TD_PARALLEL_MIN elements, so tiny tensors never open a parallel region. */
+#ifndef TD_KERNELS_H
+#define TD_KERNELS_H
+
+#include "tensor.h"
+
+#define TD_PARALLEL_MIN 32768
+
+typedef enum td_binop { TD_BIN_ADD, TD_BIN_SUB, TD_BIN_MUL, TD_BIN_DIV } td_binop;
+
+typedef enum td_unop {
+    TD_UN_NEG,
+    TD_UN_EXP,
+    TD_UN_LOG,
+    TD_UN_SOFTPLUS,   /* log(1 + e^x), stable for any x */
+    TD_UN_SIGMOID,
+    TD_UN_LOGSIGMOID, /* -softplus(-x), stable */
+    TD_UN_TANH,
+    TD_UN_RELU,
+    TD_UN_SQUARE,
+    TD_UN_SQRT,
+    TD_UN_ABS,
+} td_unop;
+
+/* out = a (op) b with NumPy broadcasting; out must have the broadcast shape. */
+void td_k_binary(td_binop op, td_tensor *out, const td_tensor *a, const td_tensor *b);
+/* out = f(a), same size; out may alias a. */
+void td_k_unary(td_unop op, td_tensor *out, const td_tensor *a);
+/* out = a * mul + add; out may alias a. */
+void td_k_affine(td_tensor *out, const td_tensor *a, td_real mul, td_real add);
+/* y += alpha * x (same size). */
+void td_k_axpy(td_tensor *y, td_real alpha, const td_tensor *x);
+
+/* Stable scalar forms, shared by the kernels and the autograd ops. */
+static inline double td_softplus(double x) {
+    return x > 0 ? x + __builtin_log1p(__builtin_exp(-x)) : __builtin_log1p(__builtin_exp(x));
+}
+static inline double td_sigmoid(double x) {
+    if (x >= 0) return 1.0 / (1.0 + __builtin_exp(-x));
+    double e = __builtin_exp(x);
+    return e / (1.0 + e);
+}
+
+/* Reductions over all elements (accumulated in double, fixed blocking). */
+double td_k_sum(const td_tensor *a);
+double td_k_max(const td_tensor *a);
+
+/* Reductions over one axis; out has a's shape with that dim set to 1
+ * (keepdims), so it broadcasts back against a. */
+void td_k_sum_axis(td_tensor *out, const td_tensor *a, int axis);
+void td_k_max_axis(td_tensor *out, const td_tensor *a, int axis);
+void td_k_logsumexp_axis(td_tensor *out, const td_tensor *a, int axis);
+
+/* out += g summed over the dims in which out was broadcast to g's shape.
+ * This is the one place broadcast gradients are folded back. */
+void td_k_reduce_add_to(td_tensor *out, const td_tensor *g);
+
+/* Rows/columns of matrices: out[:, 0:n] etc. All are plain copies. */
+void td_k_copy_cols(td_tensor *dst, int64_t dst_col, const td_tensor *src, int64_t src_col,
+                    int64_t ncols);
+
+/* 1 if every element is finite. */
+int td_k_all_finite(const td_tensor *a);
+
+#endif

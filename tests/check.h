@@ -1,0 +1,63 @@
+/* A tiny test harness: CHECK counts, prints what failed with file:line, and
+ * check_done() prints the closing "N passed, N failed" line and returns the
+ * exit status. Each test program is one `meson test` case. */
+#ifndef TD_TEST_CHECK_H
+#define TD_TEST_CHECK_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#ifndef TD_TEST_MNIST_DEFAULT
+#define TD_TEST_MNIST_DEFAULT "../shared/data/mnist"
+#endif
+
+static int check_passed, check_failed;
+
+#define CHECK(cond, ...)                                                  \
+    do {                                                                  \
+        if (cond) {                                                       \
+            check_passed++;                                               \
+        } else {                                                          \
+            check_failed++;                                               \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                 \
+            fputc('\n', stderr);                                          \
+        }                                                                 \
+    } while (0)
+
+/* |a - b| <= atol + rtol * |b| */
+#define CHECK_CLOSE(a, b, atol, rtol)                                           \
+    do {                                                                        \
+        double ca_ = (double)(a), cb_ = (double)(b);                            \
+        CHECK(fabs(ca_ - cb_) <= (atol) + (rtol)*fabs(cb_), "%s = %.9g, %s = %.9g", #a, ca_, #b, cb_); \
+    } while (0)
+
+static inline int check_done(const char *suite) {
+    printf("%s: %d passed, %d failed\n", suite, check_passed, check_failed);
+    return check_failed ? 1 : 0;
+}
+
+/* Where the real MNIST files are: $TINYAD_DATA, else the meson option, else
+ * ../shared/data/mnist beside the source tree. NULL (and a message saying
+ * so) when absent. */
+static inline const char *test_mnist_dir(void) {
+    const char *env = getenv("TINYAD_DATA");
+    const char *dir = env && *env ? env : TD_TEST_MNIST_DEFAULT;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
+        f = fopen(path, "rb");
+    }
+    if (!f) {
+        printf("MNIST not found in %s (set TINYAD_DATA to the directory holding "
+               "train-images-idx3-ubyte.gz); skipping the real-data part\n", dir);
+        return NULL;
+    }
+    fclose(f);
+    return dir;
+}
+
+#endif
