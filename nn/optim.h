@@ -1,0 +1,51 @@
+/* Optimizers over a parameter set: SGD (momentum, Nesterov, weight decay),
+ * Adam, AdamW; one fused pass over the contiguous parameter block per step.
+ * Gradient clipping and learning-rate schedules. */
+#ifndef TD_OPTIM_H
+#define TD_OPTIM_H
+
+#include "params.h"
+
+typedef enum td_optim_kind { TD_OPT_SGD, TD_OPT_ADAM, TD_OPT_ADAMW } td_optim_kind;
+
+typedef struct td_optim_config {
+    td_optim_kind kind;
+    double lr;
+    double momentum;      /* SGD */
+    int nesterov;         /* SGD */
+    double weight_decay;  /* SGD and Adam: L2 added to the grad; AdamW: decoupled */
+    double beta1, beta2, eps; /* Adam(W) */
+    double clip_norm;     /* > 0: clip the global grad norm before the step */
+} td_optim_config;
+
+/* PyTorch's defaults for the kind (lr 1e-3 for Adam, 1e-2 for SGD). */
+td_optim_config td_optim_defaults(td_optim_kind kind);
+int td_optim_parse(const char *name); /* "sgd" | "adam" | "adamw"; -1 if unknown */
+const char *td_optim_name(td_optim_kind kind);
+
+typedef struct td_optimizer {
+    td_optim_config cfg;
+    td_params *params;
+    td_real *m, *v;   /* moment buffers, [params->total] each (v: Adam only) */
+    int64_t steps;
+} td_optimizer;
+
+td_optimizer *td_optimizer_create(td_params *p, td_optim_config cfg);
+void td_optimizer_destroy(td_optimizer *o);
+/* One update with learning rate lr (from a schedule, or cfg.lr). Returns the
+ * grad norm before clipping when clipping is on, else 0. */
+double td_optimizer_step(td_optimizer *o, double lr);
+void td_optimizer_save(const td_optimizer *o, td_archive *a);
+int td_optimizer_load(td_optimizer *o, const td_archive *a);
+
+typedef enum td_schedule_kind { TD_SCHED_CONSTANT, TD_SCHED_STEP, TD_SCHED_EXP } td_schedule_kind;
+typedef struct td_schedule {
+    td_schedule_kind kind;
+    double gamma;       /* decay factor */
+    int64_t step_size;  /* TD_SCHED_STEP: epochs between decays */
+} td_schedule;
+/* Learning rate for an epoch (0-based): base * gamma^(epoch / step_size)
+ * for step, base * gamma^epoch for exp. */
+double td_schedule_lr(const td_schedule *s, double base_lr, int64_t epoch);
+
+#endif
