@@ -207,8 +207,9 @@ static void bias_add_backward(td_tape *t, td_node *n) {
 }
 static td_var *bias_add_example(td_tape *t, td_gc *g, int v) {
     if (v) return NULL;
-    return td_bias_add(t, td_gc_input(g, t, TD_SHAPE(4, 3), TD_GC_ANY, 1),
-                       td_gc_input(g, t, TD_SHAPE(3), TD_GC_ANY, 1));
+    td_var *x = td_gc_input(g, t, TD_SHAPE(4, 3), TD_GC_ANY, 1);
+    td_var *b = td_gc_input(g, t, TD_SHAPE(3), TD_GC_ANY, 1);
+    return td_bias_add(t, x, b);
 }
 
 td_var *td_linear(td_tape *t, td_var *x, td_var *w, td_var *b) {
@@ -280,7 +281,7 @@ UNARY_BACKWARD(log_backward, g[i] / x[i])
 UNARY_EXAMPLE(log_example, td_log, TD_GC_POSITIVE)
 
 td_var *td_softplus(td_tape *t, td_var *a) { return unary(t, TD_OP_SOFTPLUS, TD_UN_SOFTPLUS, a); }
-UNARY_BACKWARD(softplus_backward, g[i] * (td_real)td_sigmoid(x[i]))
+UNARY_BACKWARD(softplus_backward, g[i] * (td_real)td_sigmoid_scalar(x[i]))
 UNARY_EXAMPLE(softplus_example, td_softplus, TD_GC_ANY)
 
 td_var *td_sigmoid(td_tape *t, td_var *a) { return unary(t, TD_OP_SIGMOID, TD_UN_SIGMOID, a); }
@@ -288,7 +289,7 @@ UNARY_BACKWARD(sigmoid_backward, g[i] * y[i] * (1 - y[i]))
 UNARY_EXAMPLE(sigmoid_example, td_sigmoid, TD_GC_ANY)
 
 td_var *td_log_sigmoid(td_tape *t, td_var *a) { return unary(t, TD_OP_LOG_SIGMOID, TD_UN_LOGSIGMOID, a); }
-UNARY_BACKWARD(log_sigmoid_backward, g[i] * (td_real)td_sigmoid(-x[i]))
+UNARY_BACKWARD(log_sigmoid_backward, g[i] * (td_real)td_sigmoid_scalar(-x[i]))
 UNARY_EXAMPLE(log_sigmoid_example, td_log_sigmoid, TD_GC_ANY)
 
 td_var *td_tanh(td_tape *t, td_var *a) { return unary(t, TD_OP_TANH, TD_UN_TANH, a); }
@@ -447,8 +448,9 @@ static void concat_cols_backward(td_tape *t, td_node *n) {
 }
 static td_var *concat_cols_example(td_tape *t, td_gc *g, int v) {
     if (v) return NULL;
-    return td_concat_cols(t, td_gc_input(g, t, TD_SHAPE(3, 2), TD_GC_ANY, 1),
-                          td_gc_input(g, t, TD_SHAPE(3, 4), TD_GC_ANY, 1));
+    td_var *a = td_gc_input(g, t, TD_SHAPE(3, 2), TD_GC_ANY, 1);
+    td_var *b = td_gc_input(g, t, TD_SHAPE(3, 4), TD_GC_ANY, 1);
+    return td_concat_cols(t, a, b);
 }
 
 /* ===== binary cross-entropy with logits ============================================ */
@@ -463,7 +465,7 @@ td_var *td_bce_logits(td_tape *t, td_var *logits, td_var *target) {
     td_var *out = td_tape_new_var(t, logits->value.shape, "bce_logits", logits, NULL, NULL);
     const td_real *x = logits->value.data, *y = target->value.data;
     for (int64_t i = 0; i < out->value.size; i++)
-        out->value.data[i] = (td_real)(td_softplus(x[i]) - y[i] * x[i]);
+        out->value.data[i] = (td_real)(td_softplus_scalar(x[i]) - y[i] * x[i]);
     td_node *n = td_tape_record(t, TD_OP_BCE_LOGITS, out, 1, logits, NULL, NULL);
     if (n) n->saved = target->value;
     return out;
@@ -476,7 +478,7 @@ static void bce_logits_backward(td_tape *t, td_node *n) {
     int64_t cols = td_tensor_cols(&n->in[0]->value);
     int rows_form = n->op == TD_OP_BCE_LOGITS_ROWS; /* g has one entry per row */
     for (int64_t i = 0; i < n->in[0]->value.size; i++)
-        dx[i] += g[rows_form ? i / cols : i] * ((td_real)td_sigmoid(x[i]) - y[i]);
+        dx[i] += g[rows_form ? i / cols : i] * ((td_real)td_sigmoid_scalar(x[i]) - y[i]);
 }
 static td_var *bce_example(td_tape *t, td_gc *g, int v, int rows_form) {
     if (v) return NULL;
@@ -493,7 +495,7 @@ td_var *td_bce_logits_rows(td_tape *t, td_var *logits, td_var *target) {
     const td_real *x = logits->value.data, *y = target->value.data;
     for (int64_t r = 0; r < rows; r++) {
         double acc = 0;
-        for (int64_t j = r * cols; j < (r + 1) * cols; j++) acc += td_softplus(x[j]) - y[j] * x[j];
+        for (int64_t j = r * cols; j < (r + 1) * cols; j++) acc += td_softplus_scalar(x[j]) - y[j] * x[j];
         out->value.data[r] = (td_real)acc;
     }
     td_node *n = td_tape_record(t, TD_OP_BCE_LOGITS_ROWS, out, 1, logits, NULL, NULL);

@@ -38,10 +38,10 @@ void td_k_affine(td_tensor *out, const td_tensor *a, td_real mul, td_real add);
 void td_k_axpy(td_tensor *y, td_real alpha, const td_tensor *x);
 
 /* Stable scalar forms, shared by the kernels and the autograd ops. */
-static inline double td_softplus(double x) {
+static inline double td_softplus_scalar(double x) {
     return x > 0 ? x + __builtin_log1p(__builtin_exp(-x)) : __builtin_log1p(__builtin_exp(x));
 }
-static inline double td_sigmoid(double x) {
+static inline double td_sigmoid_scalar(double x) {
     if (x >= 0) return 1.0 / (1.0 + __builtin_exp(-x));
     double e = __builtin_exp(x);
     return e / (1.0 + e);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "autograd/gradcheck.h"
+#include "tensor/kernels.h"
 #include "check.h"
 
 /* mul's backward with the factor forgotten: da += g, db += g. */

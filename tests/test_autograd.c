@@ -1,0 +1,118 @@
+/* The tape's behaviour: backward twice, accumulation, no-grad mode, the
+ * finite check, views, and a training step that allocates nothing after
+ * warm-up. (Each op's derivative is proven by test_op_table.) */
+#include <string.h>
+
+#include "autograd/op_table.h"
+#include "check.h"
+#include "tinyad.h"
+
+/* A tiny two-layer net: loss = sum(bce(w2 relu(w1 x + b1) + b2, y)) / rows */
+typedef struct net { td_var *w1, *b1, *w2, *b2; } net;
+
+static td_var *forward(td_tape *t, net *n, td_tensor *x, td_tensor *y) {
+    td_var *h = td_relu(t, td_linear(t, td_const(t, *x), n->w1, n->b1));
+    td_var *logits = td_linear(t, h, n->w2, n->b2);
+    td_var *per_row = td_bce_logits_rows(t, logits, td_const(t, *y));
+    return td_mean(t, per_row);
+}
+
+int main(void) {
+    td_rng rng;
+    td_rng_init(&rng, 7);
+    net n = {td_param_create("w1", TD_SHAPE(8, 5)), td_param_create("b1", TD_SHAPE(8)),
+             td_param_create("w2", TD_SHAPE(5, 8)), td_param_create("b2", TD_SHAPE(5))};
+    td_var *params[4] = {n.w1, n.b1, n.w2, n.b2};
+    for (int i = 0; i < 4; i++) td_rng_uniform(&rng, params[i]->value.data, params[i]->value.size, -0.5f, 0.5f);
+    td_tensor x = td_tensor_uniform(TD_SHAPE(16, 5), &rng, 0, 1);
+    td_tensor y = td_tensor_uniform(TD_SHAPE(16, 5), &rng, 0, 1);
+    td_tape *t = td_tape_create();
+
+    /* backward twice after zero-grad: the same gradients, bit for bit */
+    td_var *loss = forward(t, &n, &x, &y);
+    CHECK(td_tape_node_count(t) > 0, "ops were recorded");
+    CHECK(td_backward(t, loss) == 0, "backward: %s", td_error());
+    td_tensor first = td_tensor_clone(&n.w1->grad);
+    for (int i = 0; i < 4; i++) td_var_zero_grad(params[i]);
+    CHECK(td_backward(t, loss) == 0, "second backward");
+    CHECK(!memcmp(first.data, n.w1->grad.data, sizeof(td_real) * (size_t)first.size),
+          "backward twice after zero-grad gives the same gradients");
+    /* without zero-grad, gradients accumulate */
+    CHECK(td_backward(t, loss) == 0, "third backward");
+    int doubled = 1;
+    for (int64_t i = 0; i < first.size; i++) doubled &= n.w1->grad.data[i] == 2 * first.data[i];
+    CHECK(doubled, "a second backward without zero-grad accumulates (+=)");
+
+    /* no-grad mode records nothing and gives the same value */
+    td_real with_grad = loss->value.data[0];
+    td_tape_reset(t);
+    int was = td_tape_set_grad(t, 0);
+    CHECK(was == 1, "grad was on");
+    td_var *l2 = forward(t, &n, &x, &y);
+    CHECK(td_tape_node_count(t) == 0 && !l2->requires_grad, "no-grad mode records nothing (%lld nodes)",
+          (long long)td_tape_node_count(t));
+    CHECK(l2->value.data[0] == with_grad, "same value without the tape");
+    CHECK(td_backward(t, l2) == -1 && strstr(td_error(), "no-grad"), "backward on a no-grad loss: %s", td_error());
+    td_tape_set_grad(t, 1);
+
+    /* a training step allocates nothing after warm-up */
+    int64_t allocs_after_warmup = -1;
+    for (int step = 0; step < 5; step++) {
+        int64_t before = td_alloc_count();
+        td_tape_reset(t);
+        for (int i = 0; i < 4; i++) td_var_zero_grad(params[i]);
+        td_var *l = forward(t, &n, &x, &y);
+        td_backward(t, l);
+        for (int i = 0; i < 4; i++) td_k_axpy(&params[i]->value, -0.1f, &params[i]->grad);
+        if (step >= 2) allocs_after_warmup = td_alloc_count() - before;
+    }
+    CHECK(allocs_after_warmup == 0, "allocations in a step after warm-up: %lld", (long long)allocs_after_warmup);
+
+    /* the finite check names the op where NaN first appeared */
+    td_tape_reset(t);
+    td_tape_set_check_finite(t, 1);
+    td_var *neg = td_param_create("neg", TD_SHAPE(3));
+    td_tensor_fill(&neg->value, -1);
+    td_var *bad = td_sum(t, td_exp(t, td_log(t, neg)));
+    CHECK(td_tape_finite_error(t) && strstr(td_tape_finite_error(t), "'log'"), "finite error: %s",
+          td_tape_finite_error(t) ? td_tape_finite_error(t) : "(none)");
+    CHECK(td_backward(t, bad) == -1, "backward reports the NaN");
+    td_tape_set_check_finite(t, 0);
+    CHECK(td_tape_finite_error(t) == NULL, "switching the check off clears it");
+    /* a NaN that only appears in backward: sqrt(0) has an infinite slope */
+    td_tape_reset(t);
+    td_tape_set_check_finite(t, 1);
+    td_var *zero = td_param_create("zero", TD_SHAPE(2));
+    td_var *s = td_sum(t, td_sqrt(t, zero));
+    CHECK(td_tape_finite_error(t) == NULL, "forward of sqrt(0) is finite");
+    CHECK(td_backward(t, s) == -1 && strstr(td_error(), "backward") && strstr(td_error(), "'sqrt'"),
+          "backward NaN/Inf names sqrt: %s", td_error());
+    td_tape_set_check_finite(t, 0);
+
+    /* reshape is a view; its gradient flows back */
+    td_tape_reset(t);
+    td_var *r = td_reshape(t, n.w1, TD_SHAPE(40));
+    CHECK(r->value.data == n.w1->value.data, "reshape shares the value");
+    td_var_zero_grad(n.w1);
+    td_backward(t, td_sum(t, r));
+    CHECK(n.w1->grad.data[39] == 1, "reshape gradient");
+
+    /* slice + concat round trip: gradients land in the right columns */
+    td_tape_reset(t);
+    td_var_zero_grad(n.w1);
+    td_var *left = td_slice_cols(t, n.w1, 0, 2), *right = td_slice_cols(t, n.w1, 2, 3);
+    td_var *joined = td_concat_cols(t, td_mul_scalar(t, left, 2), right);
+    CHECK(joined->value.data[2] == n.w1->value.data[2] && joined->value.data[0] == 2 * n.w1->value.data[0],
+          "concat values");
+    td_backward(t, td_sum(t, joined));
+    CHECK(n.w1->grad.data[0] == 2 && n.w1->grad.data[1] == 2 && n.w1->grad.data[4] == 1, "slice grads");
+
+    td_param_destroy(neg);
+    td_param_destroy(zero);
+    for (int i = 0; i < 4; i++) td_param_destroy(params[i]);
+    td_tensor_release(&first);
+    td_tensor_release(&x);
+    td_tensor_release(&y);
+    td_tape_destroy(t);
+    return check_done("autograd");
+}
