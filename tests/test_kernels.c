@@ -1,0 +1,382 @@
+/* Kernels against independent references: hand-worked cases and naive loops
+ * in double (broadcasting by explicit 4-d index arithmetic), stable forms at
+ * extreme inputs, reductions on both sides of the parallel threshold, and
+ * bit-identical results for 1 and 2 threads. */
+#include <math.h>
+#include <string.h>
+
+#include "check.h"
+#include "tinyad.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Elementwise tolerance of the build's precision. */
+#define RTOL (sizeof(td_real) == 4 ? 2e-6 : 1e-14)
+
+/* Deterministic test data without the RNG under test elsewhere. */
+static uint64_t lcg_state = 12345;
+static double lcg(void) { /* in [-1, 1) */
+    lcg_state = lcg_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(lcg_state >> 11) * 0x1p-52 - 1.0;
+}
+static td_tensor rand_tensor(td_shape s) {
+    td_tensor t = td_tensor_zeros(s);
+    for (int64_t i = 0; i < t.size; i++) t.data[i] = (td_real)(3 * lcg());
+    return t;
+}
+
+static void pad(td_shape s, int64_t o[4]) {
+    for (int j = 0; j < 4; j++) o[j] = j < 4 - s.ndim ? 1 : s.d[j - (4 - s.ndim)];
+}
+/* Flat index into x (padded dims x4) of the output position i[4]. */
+static int64_t bidx(const int64_t x4[4], const int64_t i[4]) {
+    int64_t k = 0;
+    for (int j = 0; j < 4; j++) k = k * x4[j] + (x4[j] == 1 ? 0 : i[j]);
+    return k;
+}
+
+static double ref_op(td_binop op, double x, double y) {
+    switch (op) {
+    case TD_BIN_ADD: return x + y;
+    case TD_BIN_SUB: return x - y;
+    case TD_BIN_MUL: return x * y;
+    default: return x / y;
+    }
+}
+
+/* out = a op b via the kernel vs the naive 4-d loop, for all four ops. */
+static void check_binary(td_shape sa, td_shape sb, td_shape so) {
+    td_tensor a = rand_tensor(sa), b = rand_tensor(sb), o = td_tensor_zeros(so);
+    for (int64_t i = 0; i < b.size; i++) b.data[i] += b.data[i] >= 0 ? 1 : -1; /* no /0 */
+    int64_t a4[4], b4[4], o4[4];
+    pad(sa, a4), pad(sb, b4), pad(so, o4);
+    char s1[64], s2[64];
+    for (int op = TD_BIN_ADD; op <= TD_BIN_DIV; op++) {
+        td_k_binary((td_binop)op, &o, &a, &b);
+        int bad = 0;
+        int64_t i[4], p = 0;
+        for (i[0] = 0; i[0] < o4[0]; i[0]++)
+            for (i[1] = 0; i[1] < o4[1]; i[1]++)
+                for (i[2] = 0; i[2] < o4[2]; i[2]++)
+                    for (i[3] = 0; i[3] < o4[3]; i[3]++, p++) {
+                        double want = ref_op((td_binop)op, a.data[bidx(a4, i)], b.data[bidx(b4, i)]);
+                        bad += fabs(o.data[p] - want) > RTOL * (1 + fabs(want));
+                    }
+        CHECK(bad == 0, "%s op%d %s: %d wrong", td_shape_str(sa, s1, 64), op,
+              td_shape_str(sb, s2, 64), bad);
+    }
+    td_tensor_release(&a), td_tensor_release(&b), td_tensor_release(&o);
+}
+
+/* out += g folded over broadcast dims vs the naive loop over g. */
+static void check_reduce_add(td_shape so, td_shape sg) {
+    td_tensor o = rand_tensor(so), g = rand_tensor(sg);
+    int64_t o4[4], g4[4];
+    pad(so, o4), pad(sg, g4);
+    double *want = calloc((size_t)o.size, sizeof *want);
+    for (int64_t k = 0; k < o.size; k++) want[k] = o.data[k];
+    int64_t i[4], p = 0;
+    for (i[0] = 0; i[0] < g4[0]; i[0]++)
+        for (i[1] = 0; i[1] < g4[1]; i[1]++)
+            for (i[2] = 0; i[2] < g4[2]; i[2]++)
+                for (i[3] = 0; i[3] < g4[3]; i[3]++, p++) want[bidx(o4, i)] += g.data[p];
+    td_k_reduce_add_to(&o, &g);
+    int bad = 0;
+    for (int64_t k = 0; k < o.size; k++)
+        bad += fabs(o.data[k] - want[k]) > RTOL * 4 * (1 + sqrt((double)g.size));
+    char s1[64], s2[64];
+    CHECK(bad == 0, "reduce %s <- %s: %d wrong", td_shape_str(so, s1, 64), td_shape_str(sg, s2, 64),
+          bad);
+    free(want);
+    td_tensor_release(&o), td_tensor_release(&g);
+}
+
+/* Axis reductions vs naive loops over [outer, len, inner]. */
+static void check_axis(td_shape s, int axis) {
+    td_tensor a = rand_tensor(s);
+    td_shape rs = s;
+    rs.d[axis] = 1;
+    td_tensor o = td_tensor_zeros(rs);
+    int64_t outer = 1, len = s.d[axis], inner = 1;
+    for (int j = 0; j < axis; j++) outer *= s.d[j];
+    for (int j = axis + 1; j < s.ndim; j++) inner *= s.d[j];
+    for (int kind = 0; kind < 3; kind++) {
+        if (kind == 0) td_k_sum_axis(&o, &a, axis);
+        if (kind == 1) td_k_max_axis(&o, &a, axis);
+        if (kind == 2) td_k_logsumexp_axis(&o, &a, axis);
+        int bad = 0;
+        for (int64_t r = 0; r < outer; r++)
+            for (int64_t c = 0; c < inner; c++) {
+                double sum = 0, mx = -INFINITY, se = 0;
+                for (int64_t j = 0; j < len; j++) {
+                    double v = a.data[(r * len + j) * inner + c];
+                    sum += v;
+                    mx = v > mx ? v : mx;
+                    se += exp(v);
+                }
+                double want = kind == 0 ? sum : kind == 1 ? mx : log(se);
+                bad += fabs(o.data[r * inner + c] - want) > RTOL * 4 * (1 + fabs(want) + sqrt((double)len));
+            }
+        char b[64];
+        CHECK(bad == 0, "axis kind %d of %s axis %d: %d wrong", kind, td_shape_str(s, b, 64), axis,
+              bad);
+    }
+    td_tensor_release(&a), td_tensor_release(&o);
+}
+
+static int same_bits(const td_tensor *x, const td_tensor *y) {
+    return x->size == y->size && !memcmp(x->data, y->data, (size_t)x->size * sizeof(td_real));
+}
+
+static void test_binary(void) {
+    /* hand-worked: [2,2] + [2], [2,1] * [1,2], scalar - [2,2] */
+    td_real av[4] = {1, 2, 3, 4}, bv[2] = {10, 20};
+    td_tensor a = td_tensor_from(TD_SHAPE(2, 2), av), b = td_tensor_from(TD_SHAPE(2), bv);
+    td_tensor o = td_tensor_zeros(TD_SHAPE(2, 2));
+    td_k_binary(TD_BIN_ADD, &o, &a, &b);
+    CHECK(o.data[0] == 11 && o.data[1] == 22 && o.data[2] == 13 && o.data[3] == 24, "[2,2]+[2]");
+    td_tensor col = td_tensor_from(TD_SHAPE(2, 1), bv), row = td_tensor_from(TD_SHAPE(1, 2), av);
+    td_k_binary(TD_BIN_MUL, &o, &col, &row);
+    CHECK(o.data[0] == 10 && o.data[1] == 20 && o.data[2] == 20 && o.data[3] == 40, "outer");
+    td_tensor s = td_tensor_full(TD_SHAPE(1), 5);
+    td_k_binary(TD_BIN_SUB, &o, &s, &a);
+    CHECK(o.data[0] == 4 && o.data[3] == 1, "scalar - [2,2]");
+    td_k_binary(TD_BIN_DIV, &a, &a, &b); /* in place, out aliases a */
+    CHECK(a.data[0] == (td_real)0.1 && a.data[3] == (td_real)0.2, "in-place div");
+    td_tensor_release(&a), td_tensor_release(&b), td_tensor_release(&o);
+    td_tensor_release(&col), td_tensor_release(&row), td_tensor_release(&s);
+
+    /* every fast path, its mirror, and the general fallback */
+    check_binary(TD_SHAPE(3, 4), TD_SHAPE(3, 4), TD_SHAPE(3, 4));
+    check_binary(TD_SHAPE(3, 4), TD_SHAPE(4), TD_SHAPE(3, 4));
+    check_binary(TD_SHAPE(3, 4), TD_SHAPE(1, 4), TD_SHAPE(3, 4));
+    check_binary(TD_SHAPE(4), TD_SHAPE(3, 4), TD_SHAPE(3, 4));
+    check_binary(TD_SHAPE(3, 4), TD_SHAPE(3, 1), TD_SHAPE(3, 4));
+    check_binary(TD_SHAPE(3, 1), TD_SHAPE(3, 4), TD_SHAPE(3, 4));
+    check_binary(TD_SHAPE(3, 1), TD_SHAPE(1, 4), TD_SHAPE(3, 4));
+    check_binary(TD_SHAPE(2, 3, 4), TD_SHAPE(3, 1), TD_SHAPE(2, 3, 4));
+    check_binary(TD_SHAPE(2, 3, 4), TD_SHAPE(3, 4), TD_SHAPE(2, 3, 4));
+    check_binary(TD_SHAPE(2, 3, 4), TD_SHAPE(2, 1, 1), TD_SHAPE(2, 3, 4));
+    check_binary(TD_SHAPE(2, 1, 4), TD_SHAPE(3, 1), TD_SHAPE(2, 3, 4));
+    check_binary(TD_SHAPE(2, 3, 4, 5), TD_SHAPE(3, 1, 5), TD_SHAPE(2, 3, 4, 5));
+    check_binary(TD_SHAPE(2, 1, 4, 1), TD_SHAPE(1, 3, 1, 5), TD_SHAPE(2, 3, 4, 5));
+    check_binary(TD_SHAPE(1), TD_SHAPE(3, 4), TD_SHAPE(3, 4));
+    check_binary(TD_SHAPE(3, 4), TD_SHAPE(1, 1), TD_SHAPE(3, 4));
+    check_binary(TD_SHAPE(1), TD_SHAPE(1), TD_SHAPE(1));
+    check_binary(TD_SHAPE(0, 4), TD_SHAPE(4), TD_SHAPE(0, 4));
+    /* above TD_PARALLEL_MIN, including a ragged tail */
+    check_binary(TD_SHAPE(40001), TD_SHAPE(40001), TD_SHAPE(40001));
+    check_binary(TD_SHAPE(300, 201), TD_SHAPE(201), TD_SHAPE(300, 201));
+    check_binary(TD_SHAPE(300, 201), TD_SHAPE(300, 1), TD_SHAPE(300, 201));
+    check_binary(TD_SHAPE(50, 40, 30), TD_SHAPE(40, 1), TD_SHAPE(50, 40, 30));
+    check_binary(TD_SHAPE(1), TD_SHAPE(40001), TD_SHAPE(40001));
+}
+
+static void test_unary(void) {
+    /* each op vs libm in double on moderate inputs */
+    const int n = 2001;
+    td_tensor x = td_tensor_zeros(TD_SHAPE(n)), o = td_tensor_zeros(TD_SHAPE(n));
+    for (int i = 0; i < n; i++) x.data[i] = (td_real)(-20 + 40.0 * i / (n - 1));
+    for (int op = TD_UN_NEG; op <= TD_UN_ABS; op++) {
+        td_k_unary((td_unop)op, &o, &x);
+        int bad = 0;
+        for (int i = 0; i < n; i++) {
+            double v = x.data[i], w;
+            switch (op) {
+            case TD_UN_NEG: w = -v; break;
+            case TD_UN_EXP: w = exp(v); break;
+            case TD_UN_LOG: w = log(v); break;
+            case TD_UN_SOFTPLUS: w = log1p(exp(v)); break; /* libm, no branch */
+            case TD_UN_SIGMOID: w = 1 / (1 + exp(-v)); break;
+            case TD_UN_LOGSIGMOID: w = -log1p(exp(-v)); break;
+            case TD_UN_TANH: w = tanh(v); break;
+            case TD_UN_RELU: w = v > 0 ? v : 0; break;
+            case TD_UN_SQUARE: w = v * v; break;
+            case TD_UN_SQRT: w = sqrt(v); break;
+            default: w = fabs(v); break;
+            }
+            double got = o.data[i];
+            if (isnan(w)) bad += !isnan(got); /* log, sqrt of negatives */
+            else bad += fabs(got - w) > 4 * RTOL * fabs(w) + 1e-300;
+        }
+        CHECK(bad == 0, "unary op %d: %d wrong", op, bad);
+    }
+
+    /* extreme inputs: the stable forms stay exact and finite */
+    td_real ev[8] = {100, -100, 1000, -1000, 0, 30, -30, NAN};
+    td_tensor e = td_tensor_from(TD_SHAPE(8), ev), r = td_tensor_zeros(TD_SHAPE(8));
+    td_k_unary(TD_UN_SOFTPLUS, &r, &e);
+    CHECK(r.data[0] == 100 && r.data[2] == 1000, "softplus(100) = %g", (double)r.data[0]);
+    CHECK(r.data[3] == 0 && r.data[1] >= 0 && r.data[1] < 1e-40, "softplus(-100) = %g",
+          (double)r.data[1]);
+    if (sizeof(td_real) == 8) CHECK_CLOSE(r.data[1], exp(-100.0), 0, 1e-14);
+    CHECK_CLOSE(r.data[4], log(2.0), 0, RTOL);
+    td_k_unary(TD_UN_LOGSIGMOID, &r, &e);
+    CHECK(r.data[1] == -100 && r.data[3] == -1000, "log_sigmoid(-100) = %g", (double)r.data[1]);
+    CHECK(r.data[0] <= 0 && r.data[0] > -1e-40 && r.data[2] == 0, "log_sigmoid(100) = %g",
+          (double)r.data[0]);
+    td_k_unary(TD_UN_SIGMOID, &r, &e);
+    CHECK(r.data[0] == 1 && r.data[2] == 1 && r.data[3] == 0 && r.data[1] >= 0 && r.data[1] < 1e-40,
+          "sigmoid(+-100, +-1000) = %g %g", (double)r.data[0], (double)r.data[1]);
+    CHECK(r.data[4] == (td_real)0.5, "sigmoid(0)");
+    CHECK_CLOSE(r.data[6], 1 / (1 + exp(30.0)), 0, 4 * RTOL);
+    int finite = 1;
+    for (int op = TD_UN_SOFTPLUS; op <= TD_UN_TANH; op++) {
+        td_k_unary((td_unop)op, &r, &e);
+        for (int i = 0; i < 7; i++) finite &= isfinite(r.data[i]);
+        CHECK(isnan(r.data[7]), "op %d passes NaN", op);
+    }
+    CHECK(finite, "stable forms are finite at +-100, +-1000");
+    td_k_unary(TD_UN_RELU, &r, &e);
+    CHECK(isnan(r.data[7]) && r.data[1] == 0 && r.data[0] == 100, "relu passes NaN");
+
+    /* in place (out aliases a) */
+    td_k_unary(TD_UN_SQUARE, &e, &e);
+    CHECK(e.data[1] == 10000, "in-place square");
+
+    /* affine, axpy */
+    td_real v3[3] = {1, -2, 3}, w3[3] = {10, 20, 30};
+    td_tensor p = td_tensor_from(TD_SHAPE(3), v3), q = td_tensor_from(TD_SHAPE(3), w3);
+    td_k_affine(&p, &p, 2, 1);
+    CHECK(p.data[0] == 3 && p.data[1] == -3 && p.data[2] == 7, "affine");
+    td_k_axpy(&q, -2, &p);
+    CHECK(q.data[0] == 4 && q.data[1] == 26 && q.data[2] == 16, "axpy");
+    td_tensor_release(&x), td_tensor_release(&o), td_tensor_release(&e), td_tensor_release(&r);
+    td_tensor_release(&p), td_tensor_release(&q);
+}
+
+static void test_reductions(void) {
+    td_real v[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    td_tensor a = td_tensor_from(TD_SHAPE(10), v);
+    CHECK(td_k_sum(&a) == 55 && td_k_max(&a) == 10, "sum, max of 1..10");
+    a.data[3] = -INFINITY;
+    CHECK(td_k_max(&a) == 10 && td_k_sum(&a) == -INFINITY, "with -inf");
+    a.data[3] = NAN;
+    CHECK(isnan(td_k_max(&a)) && isnan(td_k_sum(&a)), "NaN propagates");
+    td_tensor_release(&a);
+
+    /* below and above the threshold (and more than one stack super-block) */
+    const int64_t sizes[] = {1, 7, 4096, 4097, 32768, 32769, 100003, 1300001};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        td_tensor t = rand_tensor(TD_SHAPE(sizes[k]));
+        double sum = 0, mx = -INFINITY;
+        for (int64_t i = 0; i < t.size; i++) sum += t.data[i], mx = t.data[i] > mx ? t.data[i] : mx;
+        CHECK_CLOSE(td_k_sum(&t), sum, 1e-9, 1e-12);
+        CHECK(td_k_max(&t) == mx, "max of %lld", (long long)sizes[k]);
+        td_tensor_release(&t);
+    }
+    td_tensor empty = td_tensor_zeros(TD_SHAPE(0));
+    CHECK(td_k_sum(&empty) == 0 && td_k_max(&empty) == -INFINITY, "empty");
+    td_tensor_release(&empty);
+
+    /* axis reductions: every axis, small and above the threshold */
+    check_axis(TD_SHAPE(7), 0);
+    check_axis(TD_SHAPE(3, 4), 0);
+    check_axis(TD_SHAPE(3, 4), 1);
+    for (int ax = 0; ax < 3; ax++) check_axis(TD_SHAPE(2, 3, 4), ax);
+    for (int ax = 0; ax < 4; ax++) check_axis(TD_SHAPE(2, 3, 4, 5), ax);
+    check_axis(TD_SHAPE(300, 700), 0); /* inner > TD_ACC_CHUNK: several column chunks */
+    check_axis(TD_SHAPE(300, 700), 1);
+    check_axis(TD_SHAPE(20, 50, 60), 1);
+    check_axis(TD_SHAPE(100000), 0);
+
+    /* logsumexp at extremes: [1000, 1000], all -inf, a -inf among finite,
+     * +inf; along the last axis (rows) and the first (columns). */
+    td_real lv[8] = {1000, 1000, -INFINITY, -INFINITY, -INFINITY, 0, INFINITY, 1};
+    td_tensor l = td_tensor_from(TD_SHAPE(4, 2), lv), lo = td_tensor_zeros(TD_SHAPE(4, 1));
+    td_k_logsumexp_axis(&lo, &l, 1);
+    CHECK_CLOSE(lo.data[0], 1000 + log(2.0), 0, RTOL);
+    CHECK(lo.data[1] == -INFINITY && lo.data[2] == 0 && lo.data[3] == INFINITY,
+          "lse rows: %g %g %g", (double)lo.data[1], (double)lo.data[2], (double)lo.data[3]);
+    td_tensor lt = td_tensor_zeros(TD_SHAPE(2, 4)), lo2 = td_tensor_zeros(TD_SHAPE(1, 4));
+    for (int i = 0; i < 4; i++) lt.data[i] = lv[2 * i], lt.data[4 + i] = lv[2 * i + 1];
+    td_k_logsumexp_axis(&lo2, &lt, 0);
+    CHECK_CLOSE(lo2.data[0], 1000 + log(2.0), 0, RTOL);
+    CHECK(lo2.data[1] == -INFINITY && lo2.data[2] == 0 && lo2.data[3] == INFINITY,
+          "lse cols: %g %g %g", (double)lo2.data[1], (double)lo2.data[2], (double)lo2.data[3]);
+    td_k_max_axis(&lo2, &lt, 0);
+    CHECK(lo2.data[0] == 1000 && lo2.data[1] == -INFINITY && lo2.data[3] == INFINITY, "max cols");
+    td_tensor_release(&l), td_tensor_release(&lo), td_tensor_release(&lt), td_tensor_release(&lo2);
+
+    /* reduce_add_to: each fast path, the general case, big sizes */
+    check_reduce_add(TD_SHAPE(3, 4), TD_SHAPE(3, 4));
+    check_reduce_add(TD_SHAPE(4), TD_SHAPE(3, 4));
+    check_reduce_add(TD_SHAPE(1, 4), TD_SHAPE(3, 4));
+    check_reduce_add(TD_SHAPE(3, 1), TD_SHAPE(3, 4));
+    check_reduce_add(TD_SHAPE(1), TD_SHAPE(3, 4));
+    check_reduce_add(TD_SHAPE(1, 1), TD_SHAPE(3, 4));
+    check_reduce_add(TD_SHAPE(3, 1), TD_SHAPE(2, 3, 4));
+    check_reduce_add(TD_SHAPE(2, 1, 4), TD_SHAPE(2, 3, 4));
+    check_reduce_add(TD_SHAPE(1, 3, 1, 5), TD_SHAPE(2, 3, 4, 5));
+    check_reduce_add(TD_SHAPE(400, 300), TD_SHAPE(400, 300));
+    check_reduce_add(TD_SHAPE(300), TD_SHAPE(400, 300));
+    check_reduce_add(TD_SHAPE(400, 1), TD_SHAPE(400, 300));
+    check_reduce_add(TD_SHAPE(1), TD_SHAPE(400, 300));
+    check_reduce_add(TD_SHAPE(40, 1, 30), TD_SHAPE(40, 100, 30));
+}
+
+static void test_copy_finite(void) {
+    td_real sv[6] = {1, 2, 3, 4, 5, 6};
+    td_tensor src = td_tensor_from(TD_SHAPE(2, 3), sv), dst = td_tensor_zeros(TD_SHAPE(2, 4));
+    td_k_copy_cols(&dst, 1, &src, 1, 2); /* dst[:, 1:3] = src[:, 1:3] */
+    td_real want[8] = {0, 2, 3, 0, 0, 5, 6, 0};
+    CHECK(!memcmp(dst.data, want, sizeof want), "copy_cols");
+    td_k_copy_cols(&dst, 3, &src, 0, 1);
+    CHECK(dst.data[3] == 1 && dst.data[7] == 4, "copy_cols one column");
+    CHECK(td_k_all_finite(&dst), "finite");
+    dst.data[5] = INFINITY;
+    CHECK(!td_k_all_finite(&dst), "inf");
+    dst.data[5] = NAN;
+    CHECK(!td_k_all_finite(&dst), "nan");
+    td_tensor big = td_tensor_zeros(TD_SHAPE(100000));
+    CHECK(td_k_all_finite(&big), "big finite");
+    big.data[99999] = -INFINITY;
+    CHECK(!td_k_all_finite(&big), "big with -inf at the end");
+    td_tensor_release(&src), td_tensor_release(&dst), td_tensor_release(&big);
+}
+
+/* Results must not depend on the thread count. */
+static void test_threads(void) {
+#ifdef _OPENMP
+    const int saved = omp_get_max_threads();
+    td_tensor a = rand_tensor(TD_SHAPE(1000, 3001)), b = rand_tensor(TD_SHAPE(3001));
+    td_tensor o1 = td_tensor_zeros(a.shape), o2 = td_tensor_zeros(a.shape);
+    td_tensor c1 = td_tensor_zeros(TD_SHAPE(1, 3001)), c2 = td_tensor_zeros(TD_SHAPE(1, 3001));
+    td_tensor g1 = td_tensor_zeros(TD_SHAPE(3001)), g2 = td_tensor_zeros(TD_SHAPE(3001));
+    double s[3], m[3];
+    for (int k = 0; k < 3; k++) {
+        omp_set_num_threads(k == 0 ? 1 : k == 1 ? 2 : 3);
+        s[k] = td_k_sum(&a);
+        m[k] = td_k_max(&a);
+        td_tensor *o = k ? &o2 : &o1, *c = k ? &c2 : &c1, *g = k ? &g2 : &g1;
+        td_k_binary(TD_BIN_MUL, o, &a, &b);
+        td_k_unary(TD_UN_SOFTPLUS, o, o);
+        td_k_sum_axis(c, &a, 0);
+        td_tensor_fill(g, 0);
+        td_k_reduce_add_to(g, &a);
+        if (k) {
+            CHECK(same_bits(&o1, &o2) && same_bits(&c1, &c2) && same_bits(&g1, &g2),
+                  "elementwise / axis results identical for 1 and %d threads", k + 1);
+        }
+    }
+    CHECK(!memcmp(&s[0], &s[1], sizeof(double)) && !memcmp(&s[0], &s[2], sizeof(double)),
+          "sum with 1, 2, 3 threads: %.17g %.17g %.17g", s[0], s[1], s[2]);
+    CHECK(m[0] == m[1] && m[0] == m[2], "max");
+    omp_set_num_threads(saved);
+    td_tensor_release(&a), td_tensor_release(&b), td_tensor_release(&o1), td_tensor_release(&o2);
+    td_tensor_release(&c1), td_tensor_release(&c2), td_tensor_release(&g1), td_tensor_release(&g2);
+#else
+    printf("built without OpenMP: thread-count test skipped\n");
+#endif
+}
+
+int main(void) {
+    test_binary();
+    test_unary();
+    test_reductions();
+    test_copy_finite();
+    test_threads();
+    return check_done("kernels");
+}
