@@ -1,0 +1,860 @@
+/* Files through zlib: IDX datasets, PNG images, the tensor archive.
+ *
+ * Rules every reader here follows: a size read from a file is checked against
+ * sane limits (and, where the file length is known, against that length)
+ * before anything is allocated from it; every length is checked before the
+ * bytes it describes are touched; and every failure leaves a message naming
+ * the file, what is wrong and what to do. Writers go through write_atomic()
+ * (PATH.tmp, then rename) so a failure never damages the previous file.
+ *
+ * On-disk integers are little-endian in the archive and big-endian in IDX and
+ * PNG (their specs say so); both are encoded byte by byte, so the code is
+ * independent of the host's byte order. */
+#include "io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/* ---- byte order helpers ---------------------------------------------------- */
+
+static void put_le(uint8_t *p, uint64_t v, int n) {
+    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint64_t get_le(const uint8_t *p, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+static void put_be32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+static uint32_t get_be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* ---- atomic file writing --------------------------------------------------- */
+
+typedef struct piece {
+    const void *data;
+    size_t len;
+} piece;
+
+static int write_all(int fd, const void *data, size_t len) {
+    const uint8_t *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len > ((size_t)1 << 30) ? (size_t)1 << 30 : len);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (w == 0) { /* should not happen for regular files; avoid spinning */
+            errno = EIO;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Makes the rename itself durable; best effort (some filesystems refuse). */
+static void sync_parent_dir(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) {
+        strcpy(dir, ".");
+    } else {
+        size_t n = slash == path ? 1 : (size_t)(slash - path);
+        if (n >= sizeof dir) return;
+        memcpy(dir, path, n);
+        dir[n] = 0;
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+/* Writes the pieces to PATH.tmp, optionally fsyncs, closes, renames over
+ * PATH. On any failure the temp file is removed and PATH is untouched.
+ * `what` names the kind of file for the message ("archive", "PNG"). */
+static int write_atomic(const char *path, const piece *parts, int nparts, int durable,
+                        const char *what) {
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 5);
+    if (!tmp) {
+        td_set_error("cannot write %s %s: out of memory", what, path);
+        return -1;
+    }
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+
+    /* A PATH.tmp left by a crash may be a stale file, or a symlink or hard
+     * link to some other file: remove it and create a fresh one (O_EXCL),
+     * so the write can never go through it into another file. */
+    (void)unlink(tmp); /* if this fails (e.g. a directory is in the way), open says why */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        td_set_error("cannot write %s %s: cannot create %s: %s (check that the directory "
+                     "exists and is writable)", what, path, tmp, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    /* step names what failed, for the message. */
+    const char *step = NULL;
+    for (int i = 0; i < nparts && !step; i++)
+        if (write_all(fd, parts[i].data, parts[i].len) < 0) step = "writing";
+    /* fsync so the data is on disk before the rename makes it the file;
+     * EINVAL means the target cannot be synced at all (not an error here). */
+    if (!step && durable && fsync(fd) < 0 && errno != EINVAL) step = "syncing";
+    int saved = errno;
+    if (close(fd) < 0 && !step) {
+        step = "closing";
+        saved = errno;
+    }
+    if (!step && rename(tmp, path) < 0) {
+        step = "renaming the temporary file";
+        saved = errno;
+    }
+    if (step) {
+        unlink(tmp);
+        td_set_error("cannot write %s %s: %s %s failed: %s (is the disk full or the directory "
+                     "read-only?); the previous %s, if any, was left unchanged",
+                     what, path, step, tmp, strerror(saved), path);
+        free(tmp);
+        return -1;
+    }
+    free(tmp);
+    if (durable) sync_parent_dir(path);
+    return 0;
+}
+
+/* ---- IDX ------------------------------------------------------------------- */
+
+/* Larger than any image dataset this library is meant for (MNIST training
+ * images are 47 MB); a header claiming more is corrupt or not a dataset. */
+#define IDX_MAX_BYTES ((int64_t)1 << 32)
+/* The data buffer starts at this size and doubles as bytes actually arrive,
+ * so a lying header on a short file never causes a large allocation. */
+#define IDX_FIRST_CHUNK ((size_t)1 << 20)
+
+/* Reads up to n bytes; *got < n only at the end of the data. -1 on a gzip
+ * error (corrupt stream). */
+static int gz_read_full(gzFile g, void *buf, size_t n, size_t *got) {
+    uint8_t *p = buf;
+    *got = 0;
+    while (*got < n) {
+        size_t want = n - *got;
+        if (want > ((size_t)1 << 30)) want = (size_t)1 << 30;
+        int r = gzread(g, p + *got, (unsigned)want);
+        if (r < 0) return -1;
+        if (r == 0) break;
+        *got += (size_t)r;
+    }
+    return 0;
+}
+
+static void idx_gz_error(const char *path, gzFile g) {
+    int err;
+    const char *msg = gzerror(g, &err);
+    size_t plen = strlen(path); /* zlib prefixes its message with the path */
+    if (strncmp(msg, path, plen) == 0 && strncmp(msg + plen, ": ", 2) == 0) msg += plen + 2;
+    td_set_error("%s: the gzip data is corrupt or truncated (zlib: %s); re-download the file",
+                 path, err == Z_ERRNO ? strerror(errno) : msg);
+}
+
+int td_idx_load(const char *path, td_idx *out) {
+    memset(out, 0, sizeof *out);
+    errno = 0;
+    gzFile g = gzopen(path, "rb"); /* reads gzip or plain files transparently */
+    if (!g) {
+        td_set_error("cannot open dataset file %s: %s (check the path and the data directory)",
+                     path, errno ? strerror(errno) : "out of memory");
+        return -1;
+    }
+    gzbuffer(g, 1 << 17);
+
+    uint8_t head[4 + 4 * 4];
+    size_t got;
+    if (gz_read_full(g, head, 4, &got) < 0) goto gz_fail;
+    if (got < 4) {
+        td_set_error("%s is too short to be an IDX file (%zu bytes); re-download it", path, got);
+        goto fail;
+    }
+    if (head[0] != 0 || head[1] != 0 || head[3] < 1 || head[3] > 4) {
+        td_set_error("%s is not an IDX file: it starts with %02x %02x %02x %02x, expected "
+                     "00 00 08 0N with N = 1..4 (is this the right file? re-download it)",
+                     path, head[0], head[1], head[2], head[3]);
+        goto fail;
+    }
+    if (head[2] != 0x08) {
+        td_set_error("%s has IDX element type 0x%02x; only unsigned bytes (0x08, as in MNIST, "
+                     "Fashion-MNIST, KMNIST) are supported", path, head[2]);
+        goto fail;
+    }
+    int ndim = head[3];
+    if (gz_read_full(g, head + 4, 4 * (size_t)ndim, &got) < 0) goto gz_fail;
+    if (got < 4 * (size_t)ndim) {
+        td_set_error("%s is truncated inside its header (%d dims need %d bytes, found %zu); "
+                     "re-download it", path, ndim, 4 * ndim, got);
+        goto fail;
+    }
+    int64_t total = 1;
+    char dims_str[80];
+    size_t used = 0;
+    for (int i = 0; i < ndim; i++) {
+        int64_t d = get_be32(head + 4 + 4 * i);
+        out->dims[i] = d;
+        used += (size_t)snprintf(dims_str + used, sizeof dims_str - used, i ? " x %lld" : "%lld",
+                                 (long long)d);
+        if (d == 0) {
+            td_set_error("%s: IDX header has dimension %d equal to 0; the file is corrupt, "
+                         "re-download it", path, i);
+            goto fail;
+        }
+    }
+    for (int i = 0; i < ndim; i++) {
+        if (total > IDX_MAX_BYTES / out->dims[i]) {
+            double claimed = 1;
+            for (int j = 0; j < ndim; j++) claimed *= (double)out->dims[j];
+            td_set_error("%s: IDX header claims %s = %.3g bytes of data, more than the %lld "
+                         "this reader accepts; the file is corrupt or not a dataset, "
+                         "re-download it", path, dims_str, claimed, (long long)IDX_MAX_BYTES);
+            goto fail;
+        }
+        total *= out->dims[i];
+    }
+    out->ndim = ndim;
+    out->count = out->dims[0];
+    out->item_size = total / out->count;
+
+    /* Grow the buffer only as data arrives (see IDX_FIRST_CHUNK). */
+    size_t want = (size_t)total, cap = want < IDX_FIRST_CHUNK ? want : IDX_FIRST_CHUNK, have = 0;
+    uint8_t *data = malloc(cap);
+    if (!data) goto oom;
+    out->data = data;
+    for (;;) {
+        if (gz_read_full(g, data + have, cap - have, &got) < 0) goto gz_fail;
+        have += got;
+        if (have < cap || cap == want) break;
+        cap = cap > want / 2 ? want : cap * 2;
+        data = realloc(out->data, cap);
+        if (!data) goto oom;
+        out->data = data;
+    }
+    if (have < want) {
+        int err;
+        gzerror(g, &err);
+        td_set_error("%s is truncated: expected %zu bytes of data after the header, found %zu%s; "
+                     "re-download it", path, want, have,
+                     err == Z_BUF_ERROR ? " (the gzip stream ends early)" : "");
+        goto fail;
+    }
+    /* The header must describe the whole file: one more byte is an error,
+     * and so is a gzip stream whose end (CRC, length) is missing or wrong. */
+    uint8_t extra;
+    if (gz_read_full(g, &extra, 1, &got) < 0) goto gz_fail;
+    if (got) {
+        td_set_error("%s has data after the %zu bytes its IDX header (%s) describes; the file "
+                     "is corrupt or not what it seems, re-download it", path, want, dims_str);
+        goto fail;
+    }
+    int err;
+    gzerror(g, &err);
+    if (err != Z_OK) goto gz_fail;
+    gzclose_r(g);
+    return 0;
+
+oom:
+    td_set_error("%s: out of memory reading %lld bytes of data", path, (long long)total);
+    goto fail;
+gz_fail:
+    idx_gz_error(path, g);
+fail:
+    gzclose_r(g);
+    td_idx_release(out);
+    return -1;
+}
+
+void td_idx_release(td_idx *idx) {
+    if (!idx) return;
+    free(idx->data);
+    memset(idx, 0, sizeof *idx);
+}
+
+/* ---- PNG ------------------------------------------------------------------- */
+
+/* One chunk: length (BE), type, data, CRC over type+data. */
+static uint8_t *png_chunk(uint8_t *p, const char *type, const uint8_t *data, uint32_t len) {
+    put_be32(p, len);
+    memcpy(p + 4, type, 4);
+    if (len) memcpy(p + 8, data, len);
+    uLong crc = crc32(0L, Z_NULL, 0);
+    crc = crc32(crc, p + 4, 4 + len);
+    put_be32(p + 8 + len, (uint32_t)crc);
+    return p + 12 + len;
+}
+
+int td_png_write(const char *path, int64_t width, int64_t height, int channels,
+                 const uint8_t *pixels) {
+    /* 2^31-1 is PNG's own limit per dimension; the byte cap keeps one IDAT
+     * chunk (also limited to 2^31-1) and compress2's sizes in range. */
+    const int64_t max_raw = (int64_t)1 << 30;
+    if (width < 1 || height < 1 || width > INT32_MAX || height > INT32_MAX ||
+        (channels != 1 && channels != 3) || !pixels) {
+        td_set_error("cannot write PNG %s: invalid image %lld x %lld with %d channels (need "
+                     "width, height >= 1, channels 1 or 3, and pixel data)",
+                     path, (long long)width, (long long)height, channels);
+        return -1;
+    }
+    int64_t row = 1 + width * channels; /* filter byte + pixels */
+    if (row > max_raw / height) {
+        td_set_error("cannot write PNG %s: %lld x %lld is too large (limit %lld bytes)", path,
+                     (long long)width, (long long)height, (long long)max_raw);
+        return -1;
+    }
+    size_t raw_len = (size_t)(row * height);
+    uint8_t *raw = malloc(raw_len);
+    uLong zcap = compressBound((uLong)raw_len);
+    uint8_t *file = malloc(8 + 25 + 12 + zcap + 12);
+    if (!raw || !file) {
+        free(raw);
+        free(file);
+        td_set_error("cannot write PNG %s: out of memory", path);
+        return -1;
+    }
+    size_t w = (size_t)width * (size_t)channels;
+    for (int64_t y = 0; y < height; y++) {
+        raw[y * row] = 0; /* filter type 0: None */
+        memcpy(raw + y * row + 1, pixels + (size_t)y * w, w);
+    }
+
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    uint8_t ihdr[13];
+    put_be32(ihdr, (uint32_t)width);
+    put_be32(ihdr + 4, (uint32_t)height);
+    ihdr[8] = 8;                       /* bit depth */
+    ihdr[9] = channels == 1 ? 0 : 2;   /* color type: gray or RGB */
+    ihdr[10] = ihdr[11] = ihdr[12] = 0; /* deflate, adaptive filtering, no interlace */
+
+    /* Compress straight into the IDAT chunk's data slot. */
+    uint8_t *idat = file + 8 + 25;
+    uLongf zlen = zcap;
+    int zr = compress2(idat + 8, &zlen, raw, (uLong)raw_len, Z_DEFAULT_COMPRESSION);
+    free(raw);
+    if (zr != Z_OK) {
+        free(file);
+        td_set_error("cannot write PNG %s: zlib compression failed (%s)", path, zError(zr));
+        return -1;
+    }
+    memcpy(file, sig, 8);
+    png_chunk(file + 8, "IHDR", ihdr, 13);
+    /* IDAT data is already in place: png_chunk's memcpy would overlap, so
+     * write the frame around it by hand. */
+    put_be32(idat, (uint32_t)zlen);
+    memcpy(idat + 4, "IDAT", 4);
+    put_be32(idat + 8 + zlen, (uint32_t)crc32(crc32(0L, Z_NULL, 0), idat + 4, 4 + (uInt)zlen));
+    uint8_t *end = png_chunk(idat + 12 + zlen, "IEND", NULL, 0);
+
+    piece part = {file, (size_t)(end - file)};
+    int rc = write_atomic(path, &part, 1, 0, "PNG");
+    free(file);
+    return rc;
+}
+
+/* ---- tensor archive ---------------------------------------------------------
+ * Layout (docs/formats.md has the full description and a Python reader):
+ *
+ *   header, 40 bytes, little-endian:
+ *     0  8  magic "TDARCHIV"
+ *     8  4  u32 format version (1)
+ *    12  4  u32 entry count
+ *    16  8  u64 body length, uncompressed
+ *    24  8  u64 body length, compressed (= file size - 40)
+ *    32  4  u32 CRC-32 of the uncompressed body
+ *    36  4  u32 CRC-32 of header bytes 0..35
+ *   body: one zlib stream (RFC 1950) holding the entries back to back:
+ *     u16 name length (1..255), name bytes, u8 kind, u8 ndim,
+ *     ndim x i64 dims, u64 payload length, payload */
+
+#define AR_MAGIC "TDARCHIV"
+#define AR_VERSION 1
+#define AR_HEADER 40
+#define AR_MAX_NAME 255
+#define AR_MAX_ENTRIES (1 << 16) /* lookups are linear: checkpoints hold tens */
+#define AR_MAX_BODY ((uint64_t)1 << 34) /* 16 GiB: far beyond any model here */
+#define AR_MAX_DIM ((int64_t)1 << 40)
+/* deflate cannot expand more than 1032:1, so a larger claimed body length
+ * is a lie, whatever the file size: refuse it before allocating. */
+#define AR_MAX_RATIO 1032
+
+enum { KIND_F32 = 1, KIND_F64 = 2, KIND_BYTES = 3 };
+
+typedef struct entry {
+    char name[AR_MAX_NAME + 1];
+    int kind;
+    td_shape shape; /* tensors only */
+    uint8_t *data;  /* payload exactly as stored on disk, plus a trailing NUL */
+    size_t len;     /* payload bytes (without the NUL) */
+} entry;
+
+struct td_archive {
+    entry *e;
+    int n, cap;
+    char *source; /* file it was read from, for messages; NULL if built in memory */
+};
+
+static const char *ar_src(const td_archive *a) { return a->source ? a->source : "the archive"; }
+
+td_archive *td_archive_create(void) {
+    td_archive *a = calloc(1, sizeof *a);
+    TD_ASSERT(a, "out of memory creating an archive");
+    return a;
+}
+
+void td_archive_destroy(td_archive *a) {
+    if (!a) return;
+    for (int i = 0; i < a->n; i++) free(a->e[i].data);
+    free(a->e);
+    free(a->source);
+    free(a);
+}
+
+static entry *ar_find(const td_archive *a, const char *name) {
+    for (int i = 0; i < a->n; i++)
+        if (strcmp(a->e[i].name, name) == 0) return &a->e[i];
+    return NULL;
+}
+
+/* The entry called name, emptied for new contents (replacing keeps its
+ * position, so an archive's order is the order names were first put). */
+static entry *ar_slot(td_archive *a, const char *name) {
+    TD_ASSERT(name && name[0] && strlen(name) <= AR_MAX_NAME,
+              "archive entry names must be 1..%d bytes (got \"%.40s...\")", AR_MAX_NAME,
+              name ? name : "(null)");
+    entry *e = ar_find(a, name);
+    if (e) {
+        free(e->data);
+    } else {
+        TD_ASSERT(a->n < AR_MAX_ENTRIES, "archive holds the maximum of %d entries", AR_MAX_ENTRIES);
+        if (a->n == a->cap) {
+            a->cap = a->cap ? 2 * a->cap : 16;
+            a->e = realloc(a->e, (size_t)a->cap * sizeof *a->e);
+            TD_ASSERT(a->e, "out of memory growing an archive");
+        }
+        e = &a->e[a->n++];
+        strcpy(e->name, name);
+    }
+    e->data = NULL;
+    e->len = 0;
+    return e;
+}
+
+static uint8_t *ar_payload(entry *e, size_t len) {
+    e->data = malloc(len + 1);
+    TD_ASSERT(e->data, "out of memory: archive entry '%s' needs %zu bytes", e->name, len);
+    e->data[len] = 0;
+    e->len = len;
+    return e->data;
+}
+
+void td_archive_put_tensor(td_archive *a, const char *name, const td_tensor *t) {
+    TD_ASSERT(t && t->shape.ndim >= 1 && t->shape.ndim <= TD_MAX_DIMS && (t->data || !t->size) &&
+                  t->size == td_shape_size(t->shape),
+              "td_archive_put_tensor('%s'): not a valid tensor", name ? name : "(null)");
+    entry *e = ar_slot(a, name);
+    e->kind = sizeof(td_real) == 4 ? KIND_F32 : KIND_F64;
+    e->shape = t->shape;
+    uint8_t *p = ar_payload(e, (size_t)t->size * sizeof(td_real));
+    for (int64_t i = 0; i < t->size; i++) {
+        if (sizeof(td_real) == 4) {
+            float f = (float)t->data[i];
+            uint32_t u;
+            memcpy(&u, &f, 4);
+            put_le(p + 4 * i, u, 4);
+        } else {
+            double d = (double)t->data[i];
+            uint64_t u;
+            memcpy(&u, &d, 8);
+            put_le(p + 8 * i, u, 8);
+        }
+    }
+}
+
+void td_archive_put_bytes(td_archive *a, const char *name, const void *data, size_t len) {
+    TD_ASSERT(data || !len, "td_archive_put_bytes('%s'): NULL data", name ? name : "(null)");
+    entry *e = ar_slot(a, name);
+    e->kind = KIND_BYTES;
+    e->shape = (td_shape){0};
+    uint8_t *p = ar_payload(e, len);
+    if (len) memcpy(p, data, len);
+}
+
+void td_archive_put_string(td_archive *a, const char *name, const char *s) {
+    td_archive_put_bytes(a, name, s, strlen(s));
+}
+
+void td_archive_put_u64(td_archive *a, const char *name, uint64_t v) {
+    uint8_t b[8];
+    put_le(b, v, 8);
+    td_archive_put_bytes(a, name, b, 8);
+}
+
+static size_t entry_size(const entry *e) {
+    return 2 + strlen(e->name) + 2 + 8 * (size_t)(e->kind == KIND_BYTES ? 0 : e->shape.ndim) + 8 +
+           e->len;
+}
+
+int td_archive_write(const td_archive *a, const char *path) {
+    size_t body_len = 0;
+    for (int i = 0; i < a->n; i++) body_len += entry_size(&a->e[i]);
+    if (body_len > AR_MAX_BODY || (uLong)body_len != body_len) {
+        td_set_error("cannot write archive %s: %zu bytes is more than the format's limit", path,
+                     body_len);
+        return -1;
+    }
+    uint8_t *body = malloc(body_len ? body_len : 1);
+    uLong zcap = compressBound((uLong)body_len);
+    uint8_t *z = malloc(zcap);
+    if (!body || !z) {
+        free(body);
+        free(z);
+        td_set_error("cannot write archive %s: out of memory (%zu bytes)", path, body_len);
+        return -1;
+    }
+    uint8_t *p = body;
+    for (int i = 0; i < a->n; i++) {
+        const entry *e = &a->e[i];
+        size_t nl = strlen(e->name);
+        int ndim = e->kind == KIND_BYTES ? 0 : e->shape.ndim;
+        put_le(p, nl, 2);
+        memcpy(p + 2, e->name, nl);
+        p += 2 + nl;
+        *p++ = (uint8_t)e->kind;
+        *p++ = (uint8_t)ndim;
+        for (int d = 0; d < ndim; d++, p += 8) put_le(p, (uint64_t)e->shape.d[d], 8);
+        put_le(p, e->len, 8);
+        p += 8;
+        if (e->len) memcpy(p, e->data, e->len);
+        p += e->len;
+    }
+    TD_ASSERT((size_t)(p - body) == body_len, "archive body size mismatch");
+
+    uLongf zlen = zcap;
+    int zr = compress2(z, &zlen, body, (uLong)body_len, 6);
+    uint32_t body_crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    /* crc32() takes uInt lengths: feed big bodies in pieces. */
+    for (size_t off = 0; off < body_len;) {
+        size_t n = body_len - off > (1u << 30) ? (1u << 30) : body_len - off;
+        body_crc = (uint32_t)crc32(body_crc, body + off, (uInt)n);
+        off += n;
+    }
+    free(body);
+    if (zr != Z_OK) {
+        free(z);
+        td_set_error("cannot write archive %s: zlib compression failed (%s)", path, zError(zr));
+        return -1;
+    }
+
+    uint8_t h[AR_HEADER];
+    memcpy(h, AR_MAGIC, 8);
+    put_le(h + 8, AR_VERSION, 4);
+    put_le(h + 12, (uint64_t)a->n, 4);
+    put_le(h + 16, body_len, 8);
+    put_le(h + 24, zlen, 8);
+    put_le(h + 32, body_crc, 4);
+    put_le(h + 36, crc32(crc32(0L, Z_NULL, 0), h, 36), 4);
+
+    piece parts[2] = {{h, sizeof h}, {z, zlen}};
+    int rc = write_atomic(path, parts, 2, 1, "archive");
+    free(z);
+    return rc;
+}
+
+/* "archive PATH is damaged: <detail>; restore ..." */
+static void ar_bad(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ar_bad(const char *path, const char *fmt, ...) {
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    td_set_error("archive %s is unusable: %s; the file is truncated or damaged (restore it from "
+                 "a backup or write it again)", path, detail);
+}
+
+/* Parses and checks the uncompressed body into a (whose entries must be
+ * empty). Every length is checked against what is left before it is used. */
+static int ar_parse(td_archive *a, const char *path, const uint8_t *b, size_t len, uint32_t count) {
+    size_t pos = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        size_t left = len - pos;
+        if (left < 2) {
+            ar_bad(path, "entry %u of %u is cut off before its name", i, count);
+            return -1;
+        }
+        size_t nl = (size_t)get_le(b + pos, 2);
+        if (nl < 1 || nl > AR_MAX_NAME || left < 2 + nl + 2) {
+            ar_bad(path, "entry %u has a bad name length %zu (must be 1..%d and fit the body)", i,
+                   nl, AR_MAX_NAME);
+            return -1;
+        }
+        char name[AR_MAX_NAME + 1];
+        memcpy(name, b + pos + 2, nl);
+        name[nl] = 0;
+        if (strlen(name) != nl) {
+            ar_bad(path, "entry %u has a NUL byte inside its name", i);
+            return -1;
+        }
+        if (ar_find(a, name)) {
+            ar_bad(path, "entry name '%s' appears twice", name);
+            return -1;
+        }
+        pos += 2 + nl;
+        int kind = b[pos], ndim = b[pos + 1];
+        pos += 2;
+        if (kind != KIND_F32 && kind != KIND_F64 && kind != KIND_BYTES) {
+            ar_bad(path, "entry '%s' has unknown kind %d (1 f32, 2 f64, 3 bytes)", name, kind);
+            return -1;
+        }
+        if (kind == KIND_BYTES ? ndim != 0 : (ndim < 1 || ndim > TD_MAX_DIMS)) {
+            ar_bad(path, "entry '%s' has ndim %d (tensors need 1..%d, bytes 0)", name, ndim,
+                   TD_MAX_DIMS);
+            return -1;
+        }
+        if (len - pos < 8 * (size_t)ndim + 8) {
+            ar_bad(path, "entry '%s' is cut off in its shape", name);
+            return -1;
+        }
+        td_shape shape = {.ndim = ndim, .d = {1, 1, 1, 1}};
+        uint64_t elems = 1;
+        for (int d = 0; d < ndim; d++, pos += 8) {
+            uint64_t v = get_le(b + pos, 8);
+            if (v > (uint64_t)AR_MAX_DIM) {
+                ar_bad(path, "entry '%s' has dimension %d = %llu", name, d, (unsigned long long)v);
+                return -1;
+            }
+            shape.d[d] = (int64_t)v;
+            /* Saturate at len + 1 (already more than the body can hold) so
+             * the product never overflows; a later 0 still makes it 0. */
+            if (v == 0)
+                elems = 0;
+            else
+                elems = elems > len / v ? (uint64_t)len + 1 : elems * v;
+        }
+        uint64_t plen = get_le(b + pos, 8);
+        pos += 8;
+        if (plen > len - pos) {
+            ar_bad(path, "entry '%s' claims %llu payload bytes but only %zu remain in the body",
+                   name, (unsigned long long)plen, len - pos);
+            return -1;
+        }
+        if (kind != KIND_BYTES && plen != elems * (kind == KIND_F32 ? 4 : 8)) {
+            char s[64];
+            ar_bad(path, "entry '%s' has shape %s but %llu payload bytes", name,
+                   td_shape_str(shape, s, sizeof s), (unsigned long long)plen);
+            return -1;
+        }
+        entry *e = ar_slot(a, name);
+        e->kind = kind;
+        e->shape = kind == KIND_BYTES ? (td_shape){0} : shape;
+        uint8_t *p = ar_payload(e, (size_t)plen);
+        if (plen) memcpy(p, b + pos, (size_t)plen);
+        pos += (size_t)plen;
+    }
+    if (pos != len) {
+        ar_bad(path, "%zu unexplained bytes after the last of %u entries", len - pos, count);
+        return -1;
+    }
+    return 0;
+}
+
+td_archive *td_archive_read(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        td_set_error("cannot open archive %s: %s (check the path)", path, strerror(errno));
+        return NULL;
+    }
+    td_archive *a = NULL;
+    uint8_t *z = NULL, *body = NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+        td_set_error("cannot read archive %s: not a regular file", path);
+        goto done;
+    }
+    uint64_t fsize = (uint64_t)st.st_size;
+    uint8_t h[AR_HEADER];
+    size_t got = fread(h, 1, fsize < AR_HEADER ? (size_t)fsize : AR_HEADER, f);
+    if (got >= 8 && memcmp(h, AR_MAGIC, 8) != 0) {
+        td_set_error("%s is not a tinyad archive (it does not start with \"" AR_MAGIC "\"); "
+                     "check the path", path);
+        goto done;
+    }
+    if (fsize < AR_HEADER || got < AR_HEADER) {
+        ar_bad(path, "%llu bytes, shorter than the %d-byte header", (unsigned long long)fsize,
+               AR_HEADER);
+        goto done;
+    }
+    uint32_t version = (uint32_t)get_le(h + 8, 4);
+    if (version != AR_VERSION) {
+        td_set_error("archive %s has format version %u but this tinyad reads version %d "
+                     "(written by a different tinyad version, or damaged)", path, version,
+                     AR_VERSION);
+        goto done;
+    }
+    if (get_le(h + 36, 4) != (crc32(crc32(0L, Z_NULL, 0), h, 36) & 0xffffffffu)) {
+        ar_bad(path, "header checksum mismatch");
+        goto done;
+    }
+    uint32_t count = (uint32_t)get_le(h + 12, 4);
+    uint64_t ulen = get_le(h + 16, 8), zlen = get_le(h + 24, 8);
+    uint32_t body_crc = (uint32_t)get_le(h + 32, 4);
+    if (zlen != fsize - AR_HEADER) {
+        ar_bad(path, "header says %llu compressed bytes follow it, the file has %llu",
+               (unsigned long long)zlen, (unsigned long long)(fsize - AR_HEADER));
+        goto done;
+    }
+    if (count > AR_MAX_ENTRIES || ulen > AR_MAX_BODY || ulen / AR_MAX_RATIO > zlen + 1 ||
+        ulen < (uint64_t)count * 13 /* smallest entry */ || (uLong)ulen != ulen || (uLong)zlen != zlen) {
+        ar_bad(path, "header claims %u entries in %llu bytes (from %llu compressed), which is "
+               "impossible", count, (unsigned long long)ulen, (unsigned long long)zlen);
+        goto done;
+    }
+    z = malloc(zlen ? (size_t)zlen : 1);
+    body = malloc(ulen ? (size_t)ulen : 1);
+    if (!z || !body) {
+        td_set_error("cannot read archive %s: out of memory (%llu bytes)", path,
+                     (unsigned long long)(zlen + ulen));
+        goto done;
+    }
+    if (fread(z, 1, (size_t)zlen, f) != zlen) {
+        td_set_error("cannot read archive %s: %s", path, ferror(f) ? strerror(errno)
+                                                                   : "file shrank while reading");
+        goto done;
+    }
+    uLongf out_len = (uLongf)ulen;
+    uLong in_len = (uLong)zlen;
+    int zr = uncompress2(body, &out_len, z, &in_len);
+    if (zr != Z_OK || out_len != ulen || in_len != zlen) {
+        ar_bad(path, "the compressed body does not decode to the %llu bytes the header says "
+               "(zlib: %s)", (unsigned long long)ulen,
+               zr != Z_OK ? zError(zr) : "length mismatch");
+        goto done;
+    }
+    uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    for (size_t off = 0; off < ulen;) {
+        size_t n = ulen - off > (1u << 30) ? (1u << 30) : (size_t)(ulen - off);
+        crc = (uint32_t)crc32(crc, body + off, (uInt)n);
+        off += n;
+    }
+    if (crc != body_crc) {
+        ar_bad(path, "body checksum mismatch (CRC-32 %08x, header says %08x)", crc, body_crc);
+        goto done;
+    }
+    a = td_archive_create();
+    if (ar_parse(a, path, body, (size_t)ulen, count) < 0) {
+        td_archive_destroy(a);
+        a = NULL;
+        goto done;
+    }
+    a->source = strdup(path);
+done:
+    free(z);
+    free(body);
+    fclose(f);
+    return a;
+}
+
+/* ---- lookups ------------------------------------------------------------------- */
+
+/* Sets "no entry NAME in SRC (it has: a, b, ...)" */
+static void ar_missing(const td_archive *a, const char *name, const char *want) {
+    char list[400];
+    size_t used = 0;
+    list[0] = 0;
+    for (int i = 0; i < a->n && used + 4 < sizeof list; i++)
+        used += (size_t)snprintf(list + used, sizeof list - used, i ? ", %s" : "%s", a->e[i].name);
+    td_set_error("no %s named '%s' in %s (it has: %s); is it from a different model or "
+                 "tinyad version?", want, name, ar_src(a), a->n ? list : "nothing");
+}
+
+int td_archive_get_tensor(const td_archive *a, const char *name, td_tensor *dst) {
+    const entry *e = ar_find(a, name);
+    if (!e || e->kind == KIND_BYTES) {
+        ar_missing(a, name, "tensor");
+        return -1;
+    }
+    int64_t n = td_shape_size(e->shape);
+    if (n != dst->size) {
+        char s1[64], s2[64];
+        td_set_error("tensor '%s' in %s has shape %s but the destination has shape %s; the "
+                     "model configuration does not match the one saved", name, ar_src(a),
+                     td_shape_str(e->shape, s1, sizeof s1), td_shape_str(dst->shape, s2, sizeof s2));
+        return -1;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (e->kind == KIND_F32) {
+            uint32_t u = (uint32_t)get_le(e->data + 4 * i, 4);
+            float f;
+            memcpy(&f, &u, 4);
+            dst->data[i] = (td_real)f;
+        } else {
+            uint64_t u = get_le(e->data + 8 * i, 8);
+            double d;
+            memcpy(&d, &u, 8);
+            dst->data[i] = (td_real)d;
+        }
+    }
+    return 0;
+}
+
+int td_archive_tensor_shape(const td_archive *a, const char *name, td_shape *shape) {
+    const entry *e = ar_find(a, name);
+    if (!e || e->kind == KIND_BYTES) {
+        ar_missing(a, name, "tensor");
+        return -1;
+    }
+    *shape = e->shape;
+    return 0;
+}
+
+const void *td_archive_get_bytes(const td_archive *a, const char *name, size_t *len) {
+    const entry *e = ar_find(a, name);
+    if (!e || e->kind != KIND_BYTES) {
+        ar_missing(a, name, "byte entry");
+        return NULL;
+    }
+    if (len) *len = e->len;
+    return e->data;
+}
+
+const char *td_archive_get_string(const td_archive *a, const char *name) {
+    /* Payloads carry a trailing NUL (ar_payload), so the data is the string. */
+    return td_archive_get_bytes(a, name, NULL);
+}
+
+int td_archive_get_u64(const td_archive *a, const char *name, uint64_t *v) {
+    size_t len;
+    const uint8_t *p = td_archive_get_bytes(a, name, &len);
+    if (!p) return -1;
+    if (len != 8) {
+        td_set_error("entry '%s' in %s is %zu bytes, not an 8-byte integer", name, ar_src(a), len);
+        return -1;
+    }
+    *v = get_le(p, 8);
+    return 0;
+}
+
+int td_archive_count(const td_archive *a) { return a->n; }
+
+const char *td_archive_name(const td_archive *a, int i) {
+    return i >= 0 && i < a->n ? a->e[i].name : NULL;
+}
