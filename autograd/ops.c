@@ -375,6 +375,10 @@ static void logsumexp_axis_backward(td_tape *t, td_node *n) {
     /* dx += g * softmax(x) = g * exp(x - y), broadcast along the axis */
     td_tensor w = tmp_like(t, n->in[0]->value.shape);
     td_k_binary(TD_BIN_SUB, &w, &n->in[0]->value, &n->out->value);
+    /* An entry of -inf has weight 0, even in an all -inf row where x - y
+     * would be -inf - -inf = NaN. */
+    for (int64_t i = 0; i < w.size; i++)
+        if (n->in[0]->value.data[i] == -INFINITY) w.data[i] = -INFINITY;
     td_k_unary(TD_UN_EXP, &w, &w);
     td_k_binary(TD_BIN_MUL, &w, &w, &n->out->grad);
     td_k_axpy(&n->in[0]->grad, 1, &w);

@@ -107,6 +107,24 @@ int main(void) {
     td_backward(t, td_sum(t, joined));
     CHECK(n.w1->grad.data[0] == 2 && n.w1->grad.data[1] == 2 && n.w1->grad.data[4] == 1, "slice grads");
 
+    /* logsumexp over a row that is all -inf: weight 0, not NaN */
+    td_tape_reset(t);
+    td_var *lx = td_param_create("lx", TD_SHAPE(2, 3));
+    for (int i = 0; i < 3; i++) lx->value.data[i] = -INFINITY;
+    for (int i = 3; i < 6; i++) lx->value.data[i] = (td_real)i;
+    td_var *lse = td_logsumexp_axis(t, lx, 1);
+    CHECK(lse->value.data[0] == -INFINITY, "lse of all -inf is -inf");
+    td_var *pick = td_const_new(t, TD_SHAPE(2, 1));
+    pick->value.data[0] = 1, pick->value.data[1] = 1;
+    td_backward(t, td_sum(t, td_mul(t, lse, pick)));
+    double row1 = 0;
+    int finite = 1;
+    for (int i = 0; i < 6; i++) finite &= isfinite(lx->grad.data[i]);
+    for (int i = 3; i < 6; i++) row1 += lx->grad.data[i];
+    CHECK(finite && lx->grad.data[0] == 0, "all -inf row gets zero gradient, not NaN (%g)", lx->grad.data[0]);
+    CHECK_CLOSE(row1, 1, 1e-6, 0);
+    td_param_destroy(lx);
+
     td_param_destroy(neg);
     td_param_destroy(zero);
     for (int i = 0; i < 4; i++) td_param_destroy(params[i]);
