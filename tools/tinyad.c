@@ -1,0 +1,755 @@
+/* tinyad: train, evaluate and sample models from the command line.
+ *
+ *   tinyad train vae [options]          trains, writes a run directory
+ *   tinyad eval RUN_OR_CHECKPOINT       test loss (+ --iw-k K: NLL estimate)
+ *   tinyad sample CHECKPOINT            a PNG grid of prior samples
+ *
+ * Exit status: 0 ok, 1 runtime failure, 2 bad command line. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "../nn/checkpoint.h"
+#include "cli.h"
+
+/* The streams of one run, all derived from --seed, so every random choice is
+ * reproducible and independent of the others. */
+enum { RNG_INIT = 1, RNG_MODEL = 2, RNG_ORDER = 3, RNG_NOISE = 4, RNG_EVAL = 1000 };
+/* Dynamic binarization draws the validation and test sets once, from a
+ * fixed generator, so test figures compare across runs and seeds. */
+static const uint64_t TEST_BINARIZE_SEED = 0x7E57;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int fail(const char *what) {
+    fprintf(stderr, "tinyad: %s\n", what);
+    return CLI_FAIL;
+}
+
+static void set_threads(int64_t n) {
+#ifdef _OPENMP
+    if (n > 0)
+        omp_set_num_threads((int)n);
+    else if (!getenv("OMP_NUM_THREADS"))
+        omp_set_num_threads(omp_get_num_procs());
+#else
+    (void)n;
+#endif
+}
+
+/* ---- data -------------------------------------------------------------------- */
+
+typedef struct run_data {
+    char dir[1024];
+    td_dataset train_all, test; /* owning */
+    td_dataset train, val;      /* views of train_all */
+} run_data;
+
+static void binarize_fixed(td_dataset *d) {
+    td_rng r;
+    td_rng_init(&r, TEST_BINARIZE_SEED);
+    td_rng_bernoulli(&r, d->x, d->n * d->dim, d->x);
+}
+
+/* Loads what the config asks for. want_train 0: the test set only.
+ * Returns 0, CLI_USAGE (no data directory), or CLI_FAIL (bad files). */
+static int load_data(const cli_config *c, const char *data_flag, int want_train, int64_t test_limit,
+                     run_data *d) {
+    memset(d, 0, sizeof *d);
+    if (!td_data_dir_resolve(data_flag, d->dir, sizeof d->dir)) {
+        fprintf(stderr, "tinyad: %s\n", td_error());
+        return CLI_USAGE;
+    }
+    if (want_train) {
+        if (td_dataset_load(d->dir, "train", c->limit, &d->train_all)) return fail(td_error());
+        if (td_dataset_split(&d->train_all, c->val, &d->train, &d->val)) {
+            fprintf(stderr, "tinyad: --val: %s\n", td_error());
+            return CLI_USAGE;
+        }
+    }
+    if (td_dataset_load(d->dir, "t10k", test_limit, &d->test)) return fail(td_error());
+    td_binarize b = (td_binarize)td_binarize_parse(c->binarize);
+    if (b == TD_BINARIZE_STATIC) {
+        td_dataset_binarize(&d->train_all, (td_real)0.5);
+        td_dataset_binarize(&d->test, (td_real)0.5);
+    } else if (b == TD_BINARIZE_DYNAMIC) {
+        if (want_train && d->val.n) binarize_fixed(&d->val);
+        binarize_fixed(&d->test);
+    }
+    return 0;
+}
+
+static void release_data(run_data *d) {
+    td_dataset_release(&d->train_all);
+    td_dataset_release(&d->test);
+}
+
+/* ---- a model with its parameters ------------------------------------------------ */
+
+typedef struct run_model {
+    const cli_model_ops *ops;
+    void *m;
+    td_params *params;
+    td_optimizer *opt;
+    td_tape *tape;
+} run_model;
+
+static int build_model(const cli_config *c, int64_t input, int with_optimizer, run_model *rm) {
+    memset(rm, 0, sizeof *rm);
+    rm->ops = cli_model_find(c->kind);
+    if (!rm->ops) {
+        td_set_error("unknown model kind '%s' (known: %s)", c->kind, cli_model_kinds());
+        return -1;
+    }
+    rm->params = td_params_create();
+    rm->m = rm->ops->create(c, input, rm->params);
+    if (!rm->m) {
+        td_params_destroy(rm->params);
+        return -1;
+    }
+    td_rng base, init;
+    td_rng_init(&base, (uint64_t)c->seed);
+    init = td_rng_stream(&base, RNG_INIT);
+    td_params_finalize(rm->params, &init);
+    if (with_optimizer) {
+        td_optim_config oc = td_optim_defaults((td_optim_kind)td_optim_parse(c->optimizer));
+        oc.lr = c->lr;
+        oc.momentum = c->momentum;
+        oc.weight_decay = c->weight_decay;
+        oc.clip_norm = c->clip;
+        rm->opt = td_optimizer_create(rm->params, oc);
+    }
+    rm->tape = td_tape_create();
+    return 0;
+}
+
+static void free_model(run_model *rm) {
+    if (rm->m) rm->ops->destroy(rm->m);
+    if (rm->opt) td_optimizer_destroy(rm->opt);
+    if (rm->params) td_params_destroy(rm->params);
+    if (rm->tape) td_tape_destroy(rm->tape);
+    memset(rm, 0, sizeof *rm);
+}
+
+/* Figures over a whole dataset, per image. */
+static cli_terms eval_dataset(run_model *rm, const td_dataset *d, td_rng *rng) {
+    cli_terms sum = {0, 0, 0};
+    const int64_t bs = 128;
+    for (int64_t i = 0; i < d->n; i += bs) {
+        const int64_t rows = d->n - i < bs ? d->n - i : bs;
+        td_tensor x = td_tensor_wrap(TD_SHAPE(rows, d->dim), d->x + i * d->dim);
+        cli_terms t;
+        td_tape_reset(rm->tape);
+        rm->ops->eval_batch(rm->m, rm->tape, &x, rng, &t);
+        sum.loss += t.loss, sum.recon += t.recon, sum.reg += t.reg;
+    }
+    td_tape_reset(rm->tape);
+    const double n = d->n > 0 ? (double)d->n : 1;
+    return (cli_terms){sum.loss / n, sum.recon / n, sum.reg / n};
+}
+
+/* ---- pictures ------------------------------------------------------------------------ */
+
+static void picture(const char *dir, const char *name, int rc) {
+    if (rc) fprintf(stderr, "tinyad: could not write %s/%s: %s\n", dir, name, td_error());
+}
+
+static void write_pictures(const char *dir, run_model *rm, const run_data *d, const double *train_curve,
+                           const double *val_curve, int64_t n_epochs, uint64_t seed) {
+    char path[4200];
+    td_tape *t = rm->tape;
+    const td_dataset *test = &d->test;
+    const int64_t h = test->height, w = test->width, dim = test->dim;
+    td_rng base, r;
+    td_rng_init(&base, seed);
+    r = td_rng_stream(&base, RNG_EVAL - 1);
+    if (rm->ops->has_prior) {
+        td_tape_reset(t);
+        td_var *z = td_randn(t, &r, TD_SHAPE(64, rm->ops->latent(rm->m)));
+        td_var *x = rm->ops->decode(rm->m, t, z);
+        snprintf(path, sizeof path, "%s/samples.png", dir);
+        picture(dir, "samples.png", cli_png_grid(path, x->value.data, 64, h, w, 8));
+    }
+    { /* 4 pairs of rows: 8 test inputs above their reconstructions */
+        const int64_t n = test->n < 32 ? test->n : 32;
+        td_tape_reset(t);
+        td_var *x = td_const(t, td_tensor_wrap(TD_SHAPE(n, dim), test->x));
+        td_var *y = rm->ops->decode(rm->m, t, rm->ops->encode(rm->m, t, x));
+        td_real *grid = td_alloc(sizeof(td_real) * (size_t)(2 * n * dim));
+        int64_t k = 0;
+        for (int64_t r0 = 0; r0 < n; r0 += 8) {
+            const int64_t c = n - r0 < 8 ? n - r0 : 8;
+            for (int src = 0; src < 2; src++)
+                for (int64_t j = 0; j < 8; j++, k++) {
+                    td_real *dst = grid + k * dim;
+                    if (j < c)
+                        memcpy(dst, (src ? y : x)->value.data + (r0 + j) * dim, sizeof(td_real) * (size_t)dim);
+                    else
+                        memset(dst, 0, sizeof(td_real) * (size_t)dim);
+                }
+        }
+        snprintf(path, sizeof path, "%s/recon.png", dir);
+        picture(dir, "recon.png", cli_png_grid(path, grid, k, h, w, 8));
+        td_free(grid);
+    }
+    { /* the test codes, coloured by label (first 5000) */
+        const int64_t n = test->n < 5000 ? test->n : 5000, d_lat = rm->ops->latent(rm->m);
+        td_real *codes = td_alloc(sizeof(td_real) * (size_t)(n * d_lat));
+        for (int64_t i = 0; i < n; i += 500) {
+            const int64_t rows = n - i < 500 ? n - i : 500;
+            td_tape_reset(t);
+            td_var *x = td_const(t, td_tensor_wrap(TD_SHAPE(rows, dim), test->x + i * dim));
+            td_var *z = rm->ops->encode(rm->m, t, x);
+            memcpy(codes + i * d_lat, z->value.data, sizeof(td_real) * (size_t)(rows * d_lat));
+        }
+        double *xy = td_alloc(sizeof(double) * (size_t)(2 * n));
+        cli_project2(codes, n, d_lat, xy);
+        snprintf(path, sizeof path, "%s/latent.png", dir);
+        picture(dir, "latent.png", cli_png_scatter(path, xy, test->labels, n));
+        td_free(xy);
+        td_free(codes);
+    }
+    if (rm->ops->has_prior && rm->ops->latent(rm->m) == 2) { /* decoder over prior quantiles */
+        const int64_t g = 20;
+        td_tape_reset(t);
+        td_var *z = td_const_new(t, TD_SHAPE(g * g, 2));
+        for (int64_t i = 0; i < g; i++)     /* rows: z2 from high to low */
+            for (int64_t j = 0; j < g; j++) { /* cols: z1 from low to high */
+                z->value.data[(i * g + j) * 2] = (td_real)cli_probit((j + 0.5) / (double)g);
+                z->value.data[(i * g + j) * 2 + 1] = (td_real)cli_probit(1 - (i + 0.5) / (double)g);
+            }
+        td_var *x = rm->ops->decode(rm->m, t, z);
+        snprintf(path, sizeof path, "%s/manifold.png", dir);
+        picture(dir, "manifold.png", cli_png_grid(path, x->value.data, g * g, h, w, g));
+    }
+    snprintf(path, sizeof path, "%s/curve.png", dir);
+    picture(dir, "curve.png", cli_png_curve(path, train_curve, val_curve, n_epochs));
+    td_tape_reset(t);
+}
+
+/* ---- progress ------------------------------------------------------------------------------ */
+
+static void progress(int64_t epoch, int64_t epochs, int64_t done, int64_t total, double rate,
+                     double loss_per_image) {
+    const int width = 30;
+    const int fill = total ? (int)(width * done / total) : width;
+    const double eta = rate > 0 ? (double)(total - done) / rate : 0;
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
+    bar[width] = 0;
+    fprintf(stderr, "\r\033[Kepoch %lld/%lld [%s] %3d%% %6.0f img/s ETA %d:%02d loss %.2f",
+            (long long)epoch, (long long)epochs, bar, total ? (int)(100 * done / total) : 100, rate,
+            (int)eta / 60, (int)eta % 60, loss_per_image);
+    fflush(stderr);
+}
+
+/* ---- signals ---------------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) {
+    stop_requested = 1;
+    signal(sig, SIG_DFL); /* a second Ctrl-C kills at once */
+}
+
+/* ---- train ------------------------------------------------------------------------------------ */
+
+/* What a checkpoint holds beyond the standard entries, to resume exactly,
+ * also in the middle of an epoch. */
+typedef struct run_extra {
+    td_rng order_at_epoch_start, noise;
+    uint64_t batches_done; /* in the current (unfinished) epoch; 0 at a boundary */
+    double sums[3];        /* loss/recon/reg sums of those batches */
+    uint64_t seen;         /* images in those batches */
+} run_extra;
+
+static int save_checkpoint(const char *path, const char *config_text, run_model *rm, td_rng *rng,
+                           uint64_t epoch, const run_extra *ex) {
+    td_ckpt_state s = {.kind = rm->ops->kind, .config = config_text, .params = rm->params,
+                       .optim = rm->opt, .rng = rng, .epoch = epoch};
+    td_archive *a = td_checkpoint_pack(&s);
+    td_checkpoint_put_bytes(a, "run_state", ex, sizeof *ex);
+    return td_checkpoint_write(a, path);
+}
+
+static int mkdir_p(const char *dir) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0777) && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    return mkdir(buf, 0777) && errno != EEXIST ? -1 : 0;
+}
+
+static int write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+/* Reads the first `keep` data rows of metrics.csv into the curves, and
+ * rewrites the file with exactly those rows (a row written after the last
+ * checkpoint is dropped, it will be recomputed). */
+static int reload_metrics(const char *path, int64_t keep, double *train, double *val) {
+    FILE *f = fopen(path, "r");
+    if (!f) return keep ? -1 : 0;
+    char line[1024], *kept = td_alloc_zero((size_t)(keep + 1) * sizeof line);
+    size_t used = 0;
+    int64_t row = -1;
+    while (fgets(line, sizeof line, f) && row < keep) {
+        if (row >= 0) {
+            double e, tl, tr, tk, vl;
+            if (sscanf(line, "%lf,%lf,%lf,%lf,%lf", &e, &tl, &tr, &tk, &vl) < 5) break;
+            train[row] = tl;
+            val[row] = vl;
+        }
+        memcpy(kept + used, line, strlen(line));
+        used += strlen(line);
+        row++;
+    }
+    fclose(f);
+    int rc = row == keep ? 0 : -1;
+    if (!rc) {
+        kept[used] = 0;
+        rc = write_text(path, kept);
+    }
+    td_free(kept);
+    return rc;
+}
+
+static int cmd_train(int argc, char **argv) {
+    cli_config c;
+    cli_config_defaults(&c);
+    const char *kind = NULL;
+    unsigned char given[128] = {0};
+    int rc = cli_parse(OPT_TRAIN, "tinyad", argc, argv, 2, &c, &kind, given);
+    if (rc) return rc < 0 ? CLI_OK : rc;
+    char run[4096], ckpt[4200], path[4200];
+    td_checkpoint *resume = NULL;
+    if (c.resume[0]) {
+        /* The run's own config, with the few overrides that are allowed. */
+        static const char *may_change[] = {"epochs", "threads", "data", "resume"};
+        for (int i = 0; i < 128; i++) {
+            if (!given[i]) continue;
+            int ok = 0;
+            for (int k = 0; k < 4; k++) ok |= i == cli_option_index(may_change[k]);
+            if (!ok) {
+                fprintf(stderr, "tinyad train: with --resume the run's own config is used; only "
+                                "--epochs, --threads and --data may be given\n");
+                return CLI_USAGE;
+            }
+        }
+        snprintf(ckpt, sizeof ckpt, "%s/checkpoint.tdc", c.resume);
+        resume = td_checkpoint_open(ckpt);
+        if (!resume) return fail(td_error());
+        cli_config r;
+        cli_config_defaults(&r);
+        if (cli_config_from_text(&r, td_checkpoint_config(resume))) {
+            fprintf(stderr, "tinyad: %s: %s\n", ckpt, td_error());
+            td_checkpoint_close(resume);
+            return CLI_FAIL;
+        }
+        snprintf(r.kind, sizeof r.kind, "%s", td_checkpoint_kind(resume));
+        if (kind && strcmp(kind, r.kind)) {
+            fprintf(stderr, "tinyad train: %s holds a '%s' run, not '%s'\n", c.resume, r.kind, kind);
+            td_checkpoint_close(resume);
+            return CLI_USAGE;
+        }
+        if (given[cli_option_index("epochs")]) r.epochs = c.epochs;
+        if (given[cli_option_index("data")]) snprintf(r.data, sizeof r.data, "%s", c.data);
+        r.threads = c.threads;
+        snprintf(run, sizeof run, "%s", c.resume);
+        c = r;
+    } else {
+        if (!kind) {
+            fprintf(stderr, "tinyad train: which model? (%s)\n\n", cli_model_kinds());
+            cli_usage(stderr, OPT_TRAIN, "tinyad");
+            return CLI_USAGE;
+        }
+        snprintf(c.kind, sizeof c.kind, "%s", kind);
+        if (c.out[0])
+            snprintf(run, sizeof run, "%s", c.out);
+        else
+            snprintf(run, sizeof run, "runs/%s-%lld", c.kind, (long long)c.seed);
+    }
+    if ((rc = cli_config_check(&c))) {
+        td_checkpoint_close(resume);
+        return rc;
+    }
+    set_threads(c.threads);
+
+    run_data d;
+    if ((rc = load_data(&c, c.data[0] ? c.data : NULL, 1, 0, &d))) {
+        td_checkpoint_close(resume);
+        release_data(&d);
+        return rc;
+    }
+    snprintf(c.data, sizeof c.data, "%s", d.dir); /* record where the data came from */
+    if (c.batch > d.train.n) {
+        fprintf(stderr, "tinyad train: --batch %lld is larger than the %lld training images\n\n",
+                (long long)c.batch, (long long)d.train.n);
+        cli_usage(stderr, OPT_TRAIN, "tinyad");
+        td_checkpoint_close(resume);
+        release_data(&d);
+        return CLI_USAGE;
+    }
+
+    run_model rm;
+    if (build_model(&c, d.train.dim, 1, &rm)) {
+        fprintf(stderr, "tinyad: %s\n", td_error());
+        td_checkpoint_close(resume);
+        release_data(&d);
+        return CLI_USAGE;
+    }
+    char config_text[8192];
+    cli_config_text(&c, config_text, sizeof config_text);
+
+    td_rng base, model_rng, order, noise;
+    td_rng_init(&base, (uint64_t)c.seed);
+    model_rng = td_rng_stream(&base, RNG_MODEL);
+    order = td_rng_stream(&base, RNG_ORDER);
+    noise = td_rng_stream(&base, RNG_NOISE);
+    run_extra ex = {.order_at_epoch_start = order, .noise = noise};
+    int64_t start_epoch = 0;
+    double *train_curve = td_alloc_zero(sizeof(double) * (size_t)(c.epochs + 1));
+    double *val_curve = td_alloc_zero(sizeof(double) * (size_t)(c.epochs + 1));
+    int status = CLI_OK;
+
+    if (resume) {
+        td_ckpt_state s = {.kind = c.kind, .config = NULL, .params = rm.params, .optim = rm.opt,
+                           .rng = &model_rng};
+        size_t len = 0;
+        const void *p = td_checkpoint_get_bytes(resume, "run_state", &len);
+        if (td_checkpoint_restore(resume, &s)) {
+            status = fail(td_error());
+        } else if (!p || len != sizeof ex) {
+            status = fail("the checkpoint has no run state (was it written by `tinyad train`?)");
+        } else {
+            memcpy(&ex, p, sizeof ex);
+            start_epoch = (int64_t)s.epoch;
+            order = ex.order_at_epoch_start;
+            noise = ex.noise;
+        }
+        td_checkpoint_close(resume);
+        snprintf(path, sizeof path, "%s/metrics.csv", run);
+        if (!status && start_epoch > c.epochs) {
+            fprintf(stderr, "tinyad: %s already has %lld epochs (--epochs %lld)\n", run,
+                    (long long)start_epoch, (long long)c.epochs);
+            status = CLI_USAGE;
+        }
+        if (!status && reload_metrics(path, start_epoch, train_curve, val_curve))
+            status = fail("metrics.csv of the run is missing or shorter than its checkpoint");
+        if (!status)
+            fprintf(stderr, "resuming %s at epoch %lld%s\n", run, (long long)start_epoch + 1,
+                    ex.batches_done ? " (mid-epoch)" : "");
+    } else {
+        if (mkdir_p(run)) {
+            char msg[4300];
+            snprintf(msg, sizeof msg, "cannot create the run directory %s: %s", run, strerror(errno));
+            status = fail(msg);
+        } else {
+            snprintf(path, sizeof path, "%s/metrics.csv", run);
+            char header[256];
+            snprintf(header, sizeof header,
+                     "epoch,train_loss,train_recon,train_%s,val_loss,val_recon,val_%s,lr,beta,seconds\n",
+                     rm.ops->reg_name, rm.ops->reg_name);
+            if (write_text(path, header)) status = fail("cannot write metrics.csv in the run directory");
+        }
+    }
+    snprintf(path, sizeof path, "%s/config.txt", run);
+    if (!status && write_text(path, config_text)) status = fail("cannot write config.txt");
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.tdc", run);
+
+    td_schedule sched = {TD_SCHED_CONSTANT, c.gamma, c.step_size};
+    if (!strcmp(c.schedule, "step")) sched.kind = TD_SCHED_STEP;
+    if (!strcmp(c.schedule, "exp")) sched.kind = TD_SCHED_EXP;
+    td_binarize bin = (td_binarize)td_binarize_parse(c.binarize);
+    td_batcher b;
+    td_batcher_init(&b, &d.train, c.batch, 1, bin, &order, &noise);
+    const int tty = isatty(2);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    /* Tests stop a run after N steps as if interrupted (deterministically). */
+    const char *stop_env = getenv("TINYAD_STOP_AFTER_STEPS");
+    int64_t stop_after = stop_env ? atoll(stop_env) : -1, steps = 0;
+
+    for (int64_t epoch = start_epoch; epoch < c.epochs && !status; epoch++) {
+        const double lr = td_schedule_lr(&sched, c.lr, epoch);
+        const double t0 = now();
+        double sums[3] = {0, 0, 0};
+        int64_t seen = 0, skip = 0;
+        ex.order_at_epoch_start = order;
+        td_batcher_start(&b);
+        if (epoch == start_epoch && ex.batches_done) { /* resume mid-epoch: same order, skip ahead */
+            skip = (int64_t)ex.batches_done;
+            b.pos = skip * c.batch;
+            memcpy(sums, ex.sums, sizeof sums);
+            seen = (int64_t)ex.seen;
+        }
+        td_tensor xb;
+        int64_t rows, batch_i = skip;
+        double last_draw = 0;
+        while (!status && (rows = td_batcher_next(&b, &xb)) > 0) {
+            td_tape_reset(rm.tape);
+            cli_terms tm;
+            td_var *loss = rm.ops->train_loss(rm.m, rm.tape, td_const(rm.tape, xb), &model_rng, epoch, &tm);
+            if (!isfinite(tm.loss)) {
+                char msg[256];
+                snprintf(msg, sizeof msg, "the loss became %g at epoch %lld, step %lld: try a lower "
+                         "--lr or --clip 10", tm.loss, (long long)epoch + 1, (long long)batch_i + 1);
+                status = fail(msg);
+                break;
+            }
+            td_params_zero_grad(rm.params);
+            if (td_backward(rm.tape, loss)) {
+                status = fail(td_error());
+                break;
+            }
+            td_optimizer_step(rm.opt, lr);
+            sums[0] += tm.loss, sums[1] += tm.recon, sums[2] += tm.reg;
+            seen += rows;
+            batch_i++;
+            if (++steps == stop_after) stop_requested = 1;
+            if (tty && (now() - last_draw > 0.2 || b.pos >= b.d->n)) {
+                last_draw = now();
+                progress(epoch + 1, c.epochs, b.pos, b.d->n, (double)(seen - skip * c.batch) / (now() - t0 + 1e-9),
+                         sums[0] / (double)seen);
+            }
+            if (stop_requested && b.pos < b.d->n) break;
+        }
+        if (status) break;
+        if (stop_requested && b.pos < b.d->n) { /* interrupted mid-epoch: save where we are */
+            ex.batches_done = (uint64_t)batch_i;
+            memcpy(ex.sums, sums, sizeof sums);
+            ex.seen = (uint64_t)seen;
+            ex.noise = noise;
+            if (tty) fputc('\n', stderr);
+            if (save_checkpoint(ckpt, config_text, &rm, &model_rng, (uint64_t)epoch, &ex))
+                status = fail(td_error());
+            else
+                fprintf(stderr, "interrupted in epoch %lld: saved %s; continue with "
+                        "`tinyad train %s --resume %s`\n", (long long)epoch + 1, ckpt, c.kind, run);
+            break;
+        }
+        const double secs = now() - t0;
+        td_rng er = td_rng_stream(&base, RNG_EVAL + (uint64_t)epoch);
+        cli_terms v = d.val.n ? eval_dataset(&rm, &d.val, &er) : (cli_terms){NAN, NAN, NAN};
+        const double n = (double)seen;
+        /* the KL weight of this epoch (--beta ramped over --warmup epochs) */
+        const double beta = c.warmup > 0 ? c.beta * fmin(1.0, (double)(epoch + 1) / (double)c.warmup) : c.beta;
+        train_curve[epoch] = sums[0] / n;
+        val_curve[epoch] = v.loss;
+        snprintf(path, sizeof path, "%s/metrics.csv", run);
+        FILE *f = fopen(path, "a");
+        if (!f) {
+            status = fail("cannot append to metrics.csv");
+            break;
+        }
+        fprintf(f, "%lld,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6g,%.6g,%.3f\n", (long long)epoch + 1, sums[0] / n,
+                sums[1] / n, sums[2] / n, v.loss, v.recon, v.reg, lr, beta, secs);
+        fclose(f);
+        if (tty) fputc('\n', stderr);
+        fprintf(stderr, "epoch %lld/%lld  train %.3f (recon %.3f, %s %.3f)  val %.3f  lr %.3g  %.1f s  %.0f img/s\n",
+                (long long)epoch + 1, (long long)c.epochs, sums[0] / n, sums[1] / n, rm.ops->reg_name,
+                sums[2] / n, v.loss, lr, secs, (double)(seen - skip * c.batch) / secs);
+        ex.batches_done = 0;
+        ex.seen = 0;
+        memset(ex.sums, 0, sizeof ex.sums);
+        ex.order_at_epoch_start = order;
+        ex.noise = noise;
+        if (save_checkpoint(ckpt, config_text, &rm, &model_rng, (uint64_t)epoch + 1, &ex)) {
+            status = fail(td_error());
+            break;
+        }
+        if (stop_requested) {
+            fprintf(stderr, "interrupted: saved %s after epoch %lld; continue with "
+                    "`tinyad train %s --resume %s`\n", ckpt, (long long)epoch + 1, c.kind, run);
+            break;
+        }
+    }
+    if (!status && !stop_requested) {
+        write_pictures(run, &rm, &d, train_curve, val_curve, c.epochs, (uint64_t)c.seed);
+        fprintf(stderr, "run directory: %s (config.txt, metrics.csv, checkpoint.tdc, samples.png, "
+                "recon.png, latent.png%s, curve.png)\n", run, c.latent == 2 ? ", manifold.png" : "");
+    }
+    td_batcher_release(&b);
+    td_free(train_curve);
+    td_free(val_curve);
+    free_model(&rm);
+    release_data(&d);
+    return status;
+}
+
+/* ---- eval and sample ---------------------------------------------------------------------------- */
+
+/* RUN or RUN/checkpoint.tdc -> the model and its config. */
+static int open_run(const char *arg, cli_config *c, run_model *rm, int64_t input_hint, char *path,
+                    size_t plen) {
+    struct stat st;
+    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode))
+        snprintf(path, plen, "%s/checkpoint.tdc", arg);
+    else
+        snprintf(path, plen, "%s", arg);
+    td_checkpoint *ck = td_checkpoint_open(path);
+    if (!ck) return -1;
+    cli_config_defaults(c);
+    int rc = cli_config_from_text(c, td_checkpoint_config(ck));
+    if (!rc) {
+        snprintf(c->kind, sizeof c->kind, "%s", td_checkpoint_kind(ck));
+        rc = build_model(c, input_hint, 0, rm);
+    }
+    if (!rc) {
+        td_ckpt_state s = {.kind = c->kind, .params = rm->params};
+        rc = td_checkpoint_restore(ck, &s);
+    }
+    if (rc) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s: %s", path, td_error());
+        td_set_error("%s", msg);
+    }
+    td_checkpoint_close(ck);
+    return rc;
+}
+
+static int cmd_eval(int argc, char **argv) {
+    cli_config a;
+    cli_config_defaults(&a);
+    const char *target = NULL;
+    int rc = cli_parse(OPT_EVAL, "tinyad", argc, argv, 2, &a, &target, NULL);
+    if (rc) return rc < 0 ? CLI_OK : rc;
+    if (!target) {
+        fprintf(stderr, "tinyad eval: which run or checkpoint?\n\n");
+        cli_usage(stderr, OPT_EVAL, "tinyad");
+        return CLI_USAGE;
+    }
+    set_threads(a.threads);
+    cli_config c;
+    run_model rm;
+    char path[4200];
+    /* 784 inputs for MNIST-format data; the checkpoint's shapes decide. */
+    if (open_run(target, &c, &rm, 784, path, sizeof path)) return fail(td_error());
+    run_data d;
+    const char *data = a.data[0] ? a.data : NULL;
+    char probe[4200];
+    if (!data && c.data[0] && td_data_dir_resolve(c.data, probe, sizeof probe)) data = c.data;
+    if ((rc = load_data(&c, data, 0, a.limit, &d))) {
+        free_model(&rm);
+        release_data(&d);
+        return rc;
+    }
+    td_rng base, r;
+    td_rng_init(&base, (uint64_t)a.seed);
+    r = td_rng_stream(&base, RNG_EVAL - 2);
+    const double t0 = now();
+    cli_terms e = eval_dataset(&rm, &d.test, &r);
+    double iw = NAN, iw_secs = 0;
+    if (a.iw_k > 0) {
+        if (!rm.ops->iw_nll) {
+            free_model(&rm);
+            release_data(&d);
+            return fail("--iw-k: this model has no likelihood estimate");
+        }
+        const double t1 = now();
+        double *nll = td_alloc(sizeof(double) * (size_t)d.test.n), s = 0;
+        td_tensor x = td_tensor_wrap(TD_SHAPE(d.test.n, d.test.dim), d.test.x);
+        rm.ops->iw_nll(rm.m, rm.tape, &x, a.iw_k, &r, nll);
+        for (int64_t i = 0; i < d.test.n; i++) s += nll[i];
+        iw = s / (double)d.test.n;
+        iw_secs = now() - t1;
+        td_free(nll);
+    }
+    const double secs = now() - t0;
+    if (a.json) {
+        printf("{\"test_loss\": %.4f, \"recon\": %.4f, \"%s\": %.4f, \"n\": %lld", e.loss, e.recon,
+               rm.ops->reg_name, e.reg, (long long)d.test.n);
+        if (a.iw_k > 0) printf(", \"iw_nll\": %.4f, \"iw_k\": %lld, \"iw_seconds\": %.1f", iw, (long long)a.iw_k, iw_secs);
+        printf("}\n");
+    } else {
+        printf("%s on %lld test images (%s)\n", path, (long long)d.test.n, d.dir);
+        printf("test loss per image %.4f  (recon %.4f + %s %.4f)\n", e.loss, e.recon, rm.ops->reg_name, e.reg);
+        if (a.iw_k > 0) printf("-log p(x) with K=%lld importance samples: %.4f (%.1f s)\n", (long long)a.iw_k, iw, iw_secs);
+        printf("%.1f s\n", secs);
+    }
+    free_model(&rm);
+    release_data(&d);
+    return CLI_OK;
+}
+
+static int cmd_sample(int argc, char **argv) {
+    cli_config a;
+    cli_config_defaults(&a);
+    const char *target = NULL;
+    int rc = cli_parse(OPT_SAMPLE, "tinyad", argc, argv, 2, &a, &target, NULL);
+    if (rc) return rc < 0 ? CLI_OK : rc;
+    if (!target) {
+        fprintf(stderr, "tinyad sample: which checkpoint?\n\n");
+        cli_usage(stderr, OPT_SAMPLE, "tinyad");
+        return CLI_USAGE;
+    }
+    set_threads(a.threads);
+    cli_config c;
+    run_model rm;
+    char path[4200];
+    if (open_run(target, &c, &rm, 784, path, sizeof path)) return fail(td_error());
+    if (!rm.ops->has_prior) {
+        free_model(&rm);
+        return fail("this model has no prior to sample from");
+    }
+    td_rng base, r;
+    td_rng_init(&base, (uint64_t)a.seed);
+    r = td_rng_stream(&base, RNG_EVAL - 3);
+    td_var *z = td_randn(rm.tape, &r, TD_SHAPE(a.n, rm.ops->latent(rm.m)));
+    td_var *x = rm.ops->decode(rm.m, rm.tape, z);
+    const char *out = a.out[0] ? a.out : "samples.png";
+    int64_t side = (int64_t)lround(sqrt((double)x->value.shape.d[1]));
+    int64_t cols = (int64_t)ceil(sqrt((double)a.n));
+    rc = cli_png_grid(out, x->value.data, a.n, side, side, cols);
+    free_model(&rm);
+    if (rc) return fail(td_error());
+    fprintf(stderr, "wrote %lld samples to %s\n", (long long)a.n, out);
+    return CLI_OK;
+}
+
+static void main_usage(FILE *f) {
+    fprintf(f, "usage: tinyad COMMAND [options]\n\n"
+               "commands:\n"
+               "  train KIND [options]            train a model (KIND: %s); writes a run directory\n"
+               "  eval RUN_OR_CHECKPOINT [opts]   test loss; --iw-k K for the importance-sampled NLL\n"
+               "  sample CHECKPOINT [options]     a PNG grid of samples from the prior\n\n"
+               "`tinyad COMMAND --help` lists a command's options with their defaults.\n",
+            cli_model_kinds());
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        main_usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        main_usage(stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(cmd, "train")) return cmd_train(argc, argv);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(cmd, "sample")) return cmd_sample(argc, argv);
+    fprintf(stderr, "tinyad: unknown command '%s'\n\n", cmd);
+    main_usage(stderr);
+    return CLI_USAGE;
+}
