@@ -8,5 +8,10 @@
 #include "tensor/random.h"
 #include "tensor/io.h"
 #include "autograd/autograd.h"
+#include "nn/params.h"
+#include "nn/layers.h"
+#include "nn/loss.h"
+#include "nn/optim.h"
+#include "nn/checkpoint.h"
 
 #endif

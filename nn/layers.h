@@ -19,15 +19,19 @@ typedef struct td_linear_layer {
     int64_t in, out;
 } td_linear_layer;
 
-/* Registers "<name>.w" and "<name>.b" in p. */
+/* Registers "<name>.w" and "<name>.b" in p. TD_INIT_PYTORCH draws both from
+ * U(+-1/sqrt(in)); Xavier and Kaiming draw w and start b at zero. */
 void td_linear_layer_init(td_linear_layer *l, td_params *p, const char *name, int64_t in,
                           int64_t out, td_init_kind init);
+/* x @ w^T + b with the fused td_linear op. x is [rows, in], or has leading
+ * sample dims ([K, B, in] -> [K, B, out]) that are folded into rows. */
 td_var *td_linear_layer_forward(td_tape *t, const td_linear_layer *l, td_var *x);
 
 #define TD_MLP_MAX_LAYERS 8
 
 /* sizes[0] -> sizes[1] -> ... -> sizes[n_sizes-1]; the activation between
- * layers, none after the last (the caller decides what the output means). */
+ * layers, none after the last (the caller decides what the output means).
+ * Layer i's parameters are "<name>.<i>.w" and "<name>.<i>.b". */
 typedef struct td_mlp {
     int n_layers;
     td_linear_layer layers[TD_MLP_MAX_LAYERS];

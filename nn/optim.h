@@ -35,6 +35,11 @@ void td_optimizer_destroy(td_optimizer *o);
 /* One update with learning rate lr (from a schedule, or cfg.lr). Returns the
  * grad norm before clipping when clipping is on, else 0. */
 double td_optimizer_step(td_optimizer *o, double lr);
+/* Entries "optim.kind", "optim.config", "optim.steps", "optim.m", "optim.v"
+ * (v for Adam(W) only). Load refuses a missing state, another optimizer kind
+ * or moments of another size (td_error() says which) and then changes
+ * nothing; on success it restores the moments, the step count and the saved
+ * config (set o->cfg afterwards to change a hyperparameter on purpose). */
 void td_optimizer_save(const td_optimizer *o, td_archive *a);
 int td_optimizer_load(td_optimizer *o, const td_archive *a);
 
@@ -47,5 +52,7 @@ typedef struct td_schedule {
 /* Learning rate for an epoch (0-based): base * gamma^(epoch / step_size)
  * for step, base * gamma^epoch for exp. */
 double td_schedule_lr(const td_schedule *s, double base_lr, int64_t epoch);
+int td_schedule_parse(const char *name); /* "constant" | "step" | "exp"; -1 if unknown */
+const char *td_schedule_name(td_schedule_kind kind);
 
 #endif

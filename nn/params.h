@@ -34,8 +34,11 @@ typedef struct td_params {
 } td_params;
 
 td_params *td_params_create(void);
+/* Frees the blocks, the vars and their names. The vars wrap views of the
+ * blocks: never td_param_destroy one of them. */
 void td_params_destroy(td_params *p);
-/* Register a parameter; its storage appears at finalize. Names are unique. */
+/* Register a parameter; its storage appears at finalize (value.data is NULL
+ * until then). Names are unique. */
 td_var *td_params_add(td_params *p, const char *name, td_shape s, td_init init);
 void td_params_finalize(td_params *p, td_rng *r);
 void td_params_zero_grad(td_params *p);
@@ -50,7 +53,9 @@ double td_params_clip_grad_norm(td_params *p, double max_norm);
 int td_params_all_finite(const td_params *p);
 
 /* Save as tensor entries "<prefix><name>"; load checks every name and shape
- * and says which one is missing or wrong. */
+ * and says which one is missing or wrong (and, with a non-empty prefix, an
+ * entry under the prefix that the model lacks) before copying anything, so
+ * a refused load leaves the values as they were. */
 void td_params_save(const td_params *p, td_archive *a, const char *prefix);
 int td_params_load(td_params *p, const td_archive *a, const char *prefix);
 

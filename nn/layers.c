@@ -1,0 +1,86 @@
+/* Activations, the Linear layer (one fused td_linear op) and the MLP. */
+#include "layers.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const act_names[] = {
+    [TD_ACT_NONE] = "none", [TD_ACT_RELU] = "relu", [TD_ACT_TANH] = "tanh",
+    [TD_ACT_SIGMOID] = "sigmoid", [TD_ACT_SOFTPLUS] = "softplus",
+};
+#define N_ACTS ((int)(sizeof act_names / sizeof act_names[0]))
+
+int td_activation_parse(const char *name) {
+    for (int i = 0; i < N_ACTS; i++)
+        if (strcmp(name, act_names[i]) == 0) return i;
+    if (strcmp(name, "identity") == 0 || strcmp(name, "linear") == 0) return TD_ACT_NONE;
+    return -1;
+}
+
+const char *td_activation_name(td_activation a) {
+    return (int)a >= 0 && (int)a < N_ACTS ? act_names[a] : "?";
+}
+
+td_var *td_activate(td_tape *t, td_var *x, td_activation a) {
+    switch (a) {
+    case TD_ACT_NONE: return x;
+    case TD_ACT_RELU: return td_relu(t, x);
+    case TD_ACT_TANH: return td_tanh(t, x);
+    case TD_ACT_SIGMOID: return td_sigmoid(t, x);
+    case TD_ACT_SOFTPLUS: return td_softplus(t, x);
+    }
+    TD_ASSERT(0, "td_activate: unknown activation %d", (int)a);
+    return NULL;
+}
+
+void td_linear_layer_init(td_linear_layer *l, td_params *p, const char *name, int64_t in,
+                          int64_t out, td_init_kind init) {
+    TD_ASSERT(in > 0 && out > 0, "linear layer '%s': sizes must be positive (in %lld, out %lld)",
+              name, (long long)in, (long long)out);
+    char key[200];
+    td_init wi = {init, in, out}, bi = {init, in, out};
+    /* PyTorch's default draws the bias from the weight's bound too; the
+     * Xavier/Kaiming recipes start the bias at zero. */
+    if (init != TD_INIT_PYTORCH) bi.kind = TD_INIT_ZEROS;
+    snprintf(key, sizeof key, "%s.w", name);
+    l->w = td_params_add(p, key, TD_SHAPE(out, in), wi);
+    snprintf(key, sizeof key, "%s.b", name);
+    l->b = td_params_add(p, key, TD_SHAPE(out), bi);
+    l->in = in;
+    l->out = out;
+}
+
+/* x may have leading sample dims ([K, B, in]): they are folded into rows for
+ * the matrix multiply and restored after, both as views. */
+td_var *td_linear_layer_forward(td_tape *t, const td_linear_layer *l, td_var *x) {
+    td_shape s = x->value.shape;
+    TD_ASSERT(s.d[s.ndim - 1] == l->in, "linear layer '%s': input has %lld features, expected %lld",
+              l->w->name, (long long)s.d[s.ndim - 1], (long long)l->in);
+    if (s.ndim == 2) return td_linear(t, x, l->w, l->b);
+    int64_t rows = td_tensor_rows_count(&x->value);
+    td_var *y = td_linear(t, td_reshape(t, x, TD_SHAPE(rows, l->in)), l->w, l->b);
+    s.d[s.ndim - 1] = l->out;
+    return td_reshape(t, y, s);
+}
+
+void td_mlp_init(td_mlp *m, td_params *p, const char *name, int n_sizes, const int64_t *sizes,
+                 td_activation act, td_init_kind init) {
+    TD_ASSERT(n_sizes >= 2 && n_sizes - 1 <= TD_MLP_MAX_LAYERS,
+              "MLP '%s': %d sizes make %d layers; allowed 1..%d", name, n_sizes, n_sizes - 1,
+              TD_MLP_MAX_LAYERS);
+    char key[180];
+    m->n_layers = n_sizes - 1;
+    m->act = act;
+    for (int i = 0; i < m->n_layers; i++) {
+        snprintf(key, sizeof key, "%s.%d", name, i);
+        td_linear_layer_init(&m->layers[i], p, key, sizes[i], sizes[i + 1], init);
+    }
+}
+
+td_var *td_mlp_forward(td_tape *t, const td_mlp *m, td_var *x) {
+    for (int i = 0; i < m->n_layers; i++) {
+        x = td_linear_layer_forward(t, &m->layers[i], x);
+        if (i + 1 < m->n_layers) x = td_activate(t, x, m->act);
+    }
+    return x;
+}
