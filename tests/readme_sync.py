@@ -1,0 +1,26 @@
+#!/usr/bin/env python3
+"""Fails when a C example quoted in README.md differs from its file.
+
+README.md marks each quoted example with a line
+    <!-- example: examples/NAME.c -->
+followed by a ```c fenced block holding the file's exact text. The example
+file itself is compiled and run by its own test, so the README's code is
+proven to build and work."""
+import pathlib
+import re
+import sys
+
+root = pathlib.Path(sys.argv[1])
+readme = (root / "README.md").read_text()
+blocks = re.findall(r"<!-- example: (\S+) -->\s*```c\n(.*?)```", readme, re.S)
+if not blocks:
+    print("README.md quotes no example (expected '<!-- example: examples/NAME.c -->')")
+    sys.exit(1)
+failed = 0
+for path, code in blocks:
+    text = (root / path).read_text()
+    if code != text:
+        failed += 1
+        print(f"README.md's copy of {path} differs from the file: update one or the other")
+print(f"readme_sync: {len(blocks) - failed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
