@@ -45,6 +45,7 @@ typedef struct cli_config {
     char resume[1024];
     double noise, sparsity, sparsity_target; /* dae / sae (next issue) */
     int64_t json, n; /* eval --json; sample --n */
+    int64_t input;   /* values per image, taken from the data at training time */
 } cli_config;
 
 /* Which command an option belongs to, as a bit set. */

@@ -38,6 +38,15 @@ static int fail(const char *what) {
     return CLI_FAIL;
 }
 
+/* A command-line mistake found after parsing: the message, then the usage. */
+static int usage_fail(int cmd, const char *fmt, const char *arg) {
+    fprintf(stderr, "tinyad %s: ", cmd == OPT_TRAIN ? "train" : cmd == OPT_EVAL ? "eval" : "sample");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n\n");
+    cli_usage(stderr, cmd, "tinyad");
+    return CLI_USAGE;
+}
+
 static void set_threads(int64_t n) {
 #ifdef _OPENMP
     if (n > 0)
@@ -68,16 +77,12 @@ static void binarize_fixed(td_dataset *d) {
 static int load_data(const cli_config *c, const char *data_flag, int want_train, int64_t test_limit,
                      run_data *d) {
     memset(d, 0, sizeof *d);
-    if (!td_data_dir_resolve(data_flag, d->dir, sizeof d->dir)) {
-        fprintf(stderr, "tinyad: %s\n", td_error());
-        return CLI_USAGE;
-    }
+    const int cmd = want_train ? OPT_TRAIN : OPT_EVAL;
+    if (!td_data_dir_resolve(data_flag, d->dir, sizeof d->dir)) return usage_fail(cmd, "%s", td_error());
     if (want_train) {
         if (td_dataset_load(d->dir, "train", c->limit, &d->train_all)) return fail(td_error());
-        if (td_dataset_split(&d->train_all, c->val, &d->train, &d->val)) {
-            fprintf(stderr, "tinyad: --val: %s\n", td_error());
-            return CLI_USAGE;
-        }
+        if (td_dataset_split(&d->train_all, c->val, &d->train, &d->val))
+            return usage_fail(cmd, "--val: %s", td_error());
     }
     if (td_dataset_load(d->dir, "t10k", test_limit, &d->test)) return fail(td_error());
     td_binarize b = (td_binarize)td_binarize_parse(c->binarize);
@@ -349,11 +354,9 @@ static int cmd_train(int argc, char **argv) {
             if (!given[i]) continue;
             int ok = 0;
             for (int k = 0; k < 4; k++) ok |= i == cli_option_index(may_change[k]);
-            if (!ok) {
-                fprintf(stderr, "tinyad train: with --resume the run's own config is used; only "
-                                "--epochs, --threads and --data may be given\n");
-                return CLI_USAGE;
-            }
+            if (!ok)
+                return usage_fail(OPT_TRAIN, "%s", "with --resume the run's own config is used; only "
+                                  "--epochs, --threads and --data may be given");
         }
         snprintf(ckpt, sizeof ckpt, "%s/checkpoint.tdc", c.resume);
         resume = td_checkpoint_open(ckpt);
@@ -367,9 +370,8 @@ static int cmd_train(int argc, char **argv) {
         }
         snprintf(r.kind, sizeof r.kind, "%s", td_checkpoint_kind(resume));
         if (kind && strcmp(kind, r.kind)) {
-            fprintf(stderr, "tinyad train: %s holds a '%s' run, not '%s'\n", c.resume, r.kind, kind);
             td_checkpoint_close(resume);
-            return CLI_USAGE;
+            return usage_fail(OPT_TRAIN, "--resume: that run is a '%s' run", r.kind);
         }
         if (given[cli_option_index("epochs")]) r.epochs = c.epochs;
         if (given[cli_option_index("data")]) snprintf(r.data, sizeof r.data, "%s", c.data);
@@ -401,10 +403,19 @@ static int cmd_train(int argc, char **argv) {
         return rc;
     }
     snprintf(c.data, sizeof c.data, "%s", d.dir); /* record where the data came from */
+    if (c.input && c.input != d.train.dim) {
+        fprintf(stderr, "tinyad: the run was trained on images of %lld values; %s has %lld\n",
+                (long long)c.input, d.dir, (long long)d.train.dim);
+        td_checkpoint_close(resume);
+        release_data(&d);
+        return CLI_FAIL;
+    }
+    c.input = d.train.dim;
     if (c.batch > d.train.n) {
-        fprintf(stderr, "tinyad train: --batch %lld is larger than the %lld training images\n\n",
-                (long long)c.batch, (long long)d.train.n);
-        cli_usage(stderr, OPT_TRAIN, "tinyad");
+        char msg[128];
+        snprintf(msg, sizeof msg, "--batch %lld is larger than the %lld training images",
+                 (long long)c.batch, (long long)d.train.n);
+        usage_fail(OPT_TRAIN, "%s", msg);
         td_checkpoint_close(resume);
         release_data(&d);
         return CLI_USAGE;
@@ -449,9 +460,10 @@ static int cmd_train(int argc, char **argv) {
         td_checkpoint_close(resume);
         snprintf(path, sizeof path, "%s/metrics.csv", run);
         if (!status && start_epoch > c.epochs) {
-            fprintf(stderr, "tinyad: %s already has %lld epochs (--epochs %lld)\n", run,
-                    (long long)start_epoch, (long long)c.epochs);
-            status = CLI_USAGE;
+            char msg[128];
+            snprintf(msg, sizeof msg, "--epochs %lld: the run already has %lld epochs", (long long)c.epochs,
+                     (long long)start_epoch);
+            status = usage_fail(OPT_TRAIN, "%s", msg);
         }
         if (!status && reload_metrics(path, start_epoch, train_curve, val_curve))
             status = fail("metrics.csv of the run is missing or shorter than its checkpoint");
@@ -612,7 +624,7 @@ static int open_run(const char *arg, cli_config *c, run_model *rm, int64_t input
     int rc = cli_config_from_text(c, td_checkpoint_config(ck));
     if (!rc) {
         snprintf(c->kind, sizeof c->kind, "%s", td_checkpoint_kind(ck));
-        rc = build_model(c, input_hint, 0, rm);
+        rc = build_model(c, c->input > 0 ? c->input : input_hint, 0, rm);
     }
     if (!rc) {
         td_ckpt_state s = {.kind = c->kind, .params = rm->params};
@@ -652,6 +664,14 @@ static int cmd_eval(int argc, char **argv) {
         free_model(&rm);
         release_data(&d);
         return rc;
+    }
+    if (c.input && d.test.dim != c.input) {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "the model takes images of %lld values but %s has %lld",
+                 (long long)c.input, d.dir, (long long)d.test.dim);
+        free_model(&rm);
+        release_data(&d);
+        return fail(msg);
     }
     td_rng base, r;
     td_rng_init(&base, (uint64_t)a.seed);

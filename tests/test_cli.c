@@ -1,0 +1,262 @@
+/* The tinyad command line, run as a user would: usage errors exit 2 with a
+ * usage message, runtime failures exit 1, a tiny training run writes the
+ * whole run directory, and --resume (at an epoch boundary or after an
+ * interruption mid-epoch) ends with the very same checkpoint, byte for byte,
+ * as the run that was never stopped. Synthetic MNIST-format data.
+ *
+ * usage: test_cli PATH_TO_TINYAD */
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <zlib.h>
+
+#include "check.h"
+
+static const char *exe;
+static char tmp[1024], data[1100], out_path[1200], err_path[1200];
+
+/* Runs `tinyad ARGS` with stdout/stderr into files; returns the exit status. */
+static int run(const char *env, const char *args) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s' 2>'%s'", env ? env : "", exe, args, out_path, err_path);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *slurp(const char *path) {
+    static char buf[1 << 16];
+    buf[0] = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return buf;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static int exists(const char *dir, const char *name) {
+    char p[2048];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return stat(p, &st) == 0 && st.st_size > 0;
+}
+
+static int same_file(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        if (ca != cb) same = 0;
+        if (ca == EOF || cb == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+static void write_idx(const char *path, int gz, int ndim, const int *dims, const uint8_t *bytes) {
+    uint8_t head[16] = {0, 0, 8, (uint8_t)ndim};
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        for (int k = 0; k < 4; k++) head[4 + 4 * i + k] = (uint8_t)(dims[i] >> (24 - 8 * k));
+        n *= (size_t)dims[i];
+    }
+    if (gz) {
+        gzFile f = gzopen(path, "wb");
+        gzwrite(f, head, 4 + 4 * (unsigned)ndim);
+        gzwrite(f, bytes, (unsigned)n);
+        gzclose(f);
+    } else {
+        FILE *f = fopen(path, "wb");
+        fwrite(head, 1, 4 + 4 * (size_t)ndim, f);
+        fwrite(bytes, 1, n, f);
+        fclose(f);
+    }
+}
+
+/* 12x12 images of one horizontal or vertical bar (label = bar % 10). */
+static void write_data(const char *prefix, int n, int gz) {
+    uint8_t *px = malloc((size_t)n * 144), *lb = malloc((size_t)n);
+    uint32_t s = 12345u + (uint32_t)n;
+    for (int i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        int k = (int)((s >> 16) % 24);
+        lb[i] = (uint8_t)(k % 10);
+        for (int p = 0; p < 144; p++) {
+            s = s * 1664525u + 1013904223u;
+            int on = k < 12 ? p / 12 == k : p % 12 == k - 12;
+            px[i * 144 + p] = on ? 240 : (uint8_t)((s >> 24) % 30);
+        }
+    }
+    char path[1300];
+    int di[3] = {n, 12, 12}, dl[1] = {n};
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte%s", data, prefix, gz ? ".gz" : "");
+    write_idx(path, gz, 3, di, px);
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte%s", data, prefix, gz ? ".gz" : "");
+    write_idx(path, gz, 1, dl, lb);
+    free(px);
+    free(lb);
+}
+
+/* Expect a usage error: status 2 and "usage:" on stderr. */
+static void usage_error(const char *args) {
+    int rc = run(NULL, args);
+    const char *err = slurp(err_path);
+    CHECK(rc == 2 && strstr(err, "usage") != NULL, "`tinyad %s`: status %d, stderr: %.300s", args, rc, err);
+}
+
+static void test_usage(void) {
+    char a[4096];
+    CHECK(run(NULL, "") == 2, "no command");
+    usage_error("frobnicate");
+    CHECK(run(NULL, "--help") == 0 && strstr(slurp(out_path), "train"), "--help");
+    CHECK(run(NULL, "train --help") == 0, "train --help");
+    const char *help = slurp(out_path);
+    static const char *listed[] = {"--data", "--epochs", "--batch", "--lr", "--optimizer", "--hidden",
+                                   "--activation", "--latent", "--likelihood", "--beta", "--warmup",
+                                   "--samples", "--iw-k", "--binarize", "--seed", "--threads", "--out",
+                                   "--resume", "--val", "--limit", "--clip", "--schedule"};
+    for (size_t i = 0; i < sizeof listed / sizeof *listed; i++)
+        CHECK(strstr(help, listed[i]) != NULL, "train --help does not list %s", listed[i]);
+    CHECK(strstr(help, "(default: 128)") && strstr(help, "(default: 20)"), "defaults not shown");
+    CHECK(run(NULL, "eval --help") == 0 && strstr(slurp(out_path), "--json"), "eval --help");
+    CHECK(run(NULL, "sample --help") == 0 && strstr(slurp(out_path), "--n N"), "sample --help");
+
+    usage_error("train");
+    usage_error("train nosuchmodel");
+    usage_error("train vae --bogus 1");
+    usage_error("train vae --epochs");
+    usage_error("train vae --epochs abc");
+    usage_error("train vae --epochs 3x");
+    usage_error("train vae --batch -5");
+    usage_error("train vae --latent 0");
+    usage_error("train vae --lr 0");
+    usage_error("train vae --lr nan");
+    usage_error("train vae --hidden 400,,3");
+    usage_error("train vae --hidden 0");
+    usage_error("train vae --activation swish");
+    usage_error("train vae --binarize maybe");
+    usage_error("train vae --likelihood poisson");
+    usage_error("train vae --iw-k 1");
+    usage_error("train vae --val -1");
+    usage_error("train vae --data /nonexistent/dir");
+    snprintf(a, sizeof a, "train vae --data '%s' --batch 100000 --out '%s/never'", data, tmp);
+    usage_error(a);
+    snprintf(a, sizeof a, "train vae --data '%s' --val 600 --out '%s/never'", data, tmp);
+    usage_error(a);
+    usage_error("eval");
+    usage_error("eval somewhere --iw-k abc");
+    usage_error("eval somewhere --json=1");
+    usage_error("eval somewhere --epochs 3");
+    usage_error("sample");
+    usage_error("sample somewhere --n 0");
+}
+
+static void test_runs(void) {
+    char a[4096], ra[1200], rb[1200], rc_[1200], p1[1300], p2[1300];
+    const char *common = "--epochs 3 --batch 50 --hidden 32 --latent 2 --val 100 --threads 1";
+    snprintf(ra, sizeof ra, "%s/run_a", tmp);
+    snprintf(rb, sizeof rb, "%s/run_b", tmp);
+    snprintf(rc_, sizeof rc_, "%s/run_c", tmp);
+
+    /* the uninterrupted run, and its run directory */
+    snprintf(a, sizeof a, "train vae --data '%s' %s --out '%s'", data, common, ra);
+    int rc = run(NULL, a);
+    CHECK(rc == 0, "training run: status %d: %s", rc, slurp(err_path));
+    static const char *files[] = {"config.txt", "metrics.csv", "checkpoint.tdc", "samples.png",
+                                  "recon.png", "latent.png", "manifold.png", "curve.png"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+        CHECK(exists(ra, files[i]), "run directory lacks %s", files[i]);
+    snprintf(p1, sizeof p1, "%s/metrics.csv", ra);
+    const char *m = slurp(p1);
+    CHECK(!strncmp(m, "epoch,train_loss,train_recon,train_kl,val_loss,val_recon,val_kl,lr,beta,seconds\n", 80),
+          "metrics.csv header: %.100s", m);
+    int lines = 0;
+    for (const char *c = m; *c; c++) lines += *c == '\n';
+    CHECK(lines == 4, "metrics.csv has %d lines", lines);
+
+    /* resume at an epoch boundary: 2 epochs, then on to 3 */
+    snprintf(a, sizeof a, "train vae --data '%s' %s --out '%s' --epochs 2", data, common, rb);
+    CHECK(run(NULL, a) == 0, "2-epoch run: %s", slurp(err_path));
+    snprintf(a, sizeof a, "train vae --resume '%s' --epochs 3 --lr 0.1", rb);
+    usage_error(a); /* with --resume the config is the run's */
+    snprintf(a, sizeof a, "train vae --resume '%s' --epochs 3", rb);
+    CHECK(run(NULL, a) == 0, "resume: %s", slurp(err_path));
+    snprintf(p1, sizeof p1, "%s/checkpoint.tdc", ra);
+    snprintf(p2, sizeof p2, "%s/checkpoint.tdc", rb);
+    CHECK(same_file(p1, p2), "resumed checkpoint differs from the uninterrupted run's");
+
+    /* interrupted in the middle of epoch 2 (as by Ctrl-C after step 13), then resumed */
+    snprintf(a, sizeof a, "train vae --data '%s' %s --out '%s'", data, common, rc_);
+    CHECK(run("TINYAD_STOP_AFTER_STEPS=13", a) == 0 && strstr(slurp(err_path), "interrupted"),
+          "interrupted run: %s", slurp(err_path));
+    snprintf(p2, sizeof p2, "%s/metrics.csv", rc_);
+    m = slurp(p2);
+    lines = 0;
+    for (const char *c = m; *c; c++) lines += *c == '\n';
+    CHECK(lines == 2, "the interrupted run's metrics.csv has %d lines", lines);
+    snprintf(a, sizeof a, "train vae --resume '%s'", rc_);
+    CHECK(run(NULL, a) == 0, "resume mid-epoch: %s", slurp(err_path));
+    snprintf(p2, sizeof p2, "%s/checkpoint.tdc", rc_);
+    CHECK(same_file(p1, p2), "mid-epoch resume differs from the uninterrupted run");
+
+    /* eval: JSON on stdout, the IW estimate, a limit */
+    snprintf(a, sizeof a, "eval '%s' --json", ra);
+    CHECK(run(NULL, a) == 0, "eval: %s", slurp(err_path));
+    const char *o = slurp(out_path);
+    CHECK(!strncmp(o, "{\"test_loss\": ", 14) && strstr(o, "\"recon\": ") && strstr(o, "\"kl\": "), "eval json: %s", o);
+    double loss = atof(o + 14);
+    CHECK(loss > 0 && loss < 200, "test loss %g", loss);
+    snprintf(a, sizeof a, "eval '%s/checkpoint.tdc' --json --iw-k 20 --limit 50", ra);
+    CHECK(run(NULL, a) == 0 && strstr(slurp(out_path), "\"iw_nll\": ") && strstr(slurp(out_path), "\"n\": 50"),
+          "eval --iw-k: %s %s", slurp(out_path), slurp(err_path));
+
+    /* sample */
+    snprintf(a, sizeof a, "sample '%s' --n 16 --out '%s/s.png'", ra, tmp);
+    CHECK(run(NULL, a) == 0 && exists(tmp, "s.png"), "sample: %s", slurp(err_path));
+    snprintf(p1, sizeof p1, "%s/s.png", tmp);
+    CHECK(!memcmp(slurp(p1), "\x89PNG", 4), "sample did not write a PNG");
+
+    /* runtime failures: status 1 and a message */
+    snprintf(a, sizeof a, "eval '%s/nothing_here'", tmp);
+    CHECK(run(NULL, a) == 1 && strlen(slurp(err_path)) > 10, "eval of a missing run: %s", slurp(err_path));
+    snprintf(p1, sizeof p1, "%s/bad.tdc", tmp);
+    FILE *f = fopen(p1, "wb");
+    fputs("not a checkpoint", f);
+    fclose(f);
+    snprintf(a, sizeof a, "eval '%s'", p1);
+    CHECK(run(NULL, a) == 1 && strstr(slurp(err_path), "bad.tdc"), "eval of garbage: %s", slurp(err_path));
+
+    /* the other likelihood, binarizations and bounds run too */
+    snprintf(a, sizeof a, "train vae --data '%s' --epochs 1 --batch 50 --hidden 16,8 --latent 3 --activation tanh "
+             "--binarize dynamic --iw-k 3 --out '%s/run_iw' --threads 1", data, tmp);
+    CHECK(run(NULL, a) == 0, "IWAE run: %s", slurp(err_path));
+    snprintf(a, sizeof a, "train vae --data '%s' --epochs 1 --batch 50 --hidden 16 --latent 3 --likelihood gaussian "
+             "--binarize static --samples 2 --warmup 3 --schedule exp --clip 100 --optimizer sgd --lr 1e-4 "
+             "--out '%s/run_g' --threads 1", data, tmp);
+    CHECK(run(NULL, a) == 0, "gaussian run: %s", slurp(err_path));
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_cli PATH_TO_TINYAD\n");
+        return 2;
+    }
+    exe = argv[1];
+    const char *t = getenv("TINYAD_TEST_TMP");
+    snprintf(tmp, sizeof tmp, "%s/test_cli_tmp", t ? t : "/tmp");
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd) != 0) return 1;
+    mkdir(tmp, 0777);
+    snprintf(data, sizeof data, "%s/data", tmp);
+    mkdir(data, 0777);
+    snprintf(out_path, sizeof out_path, "%s/stdout.txt", tmp);
+    snprintf(err_path, sizeof err_path, "%s/stderr.txt", tmp);
+    write_data("train", 600, 1);
+    write_data("t10k", 200, 0);
+    test_usage();
+    test_runs();
+    return check_done("cli");
+}

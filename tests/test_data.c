@@ -1,0 +1,203 @@
+/* Datasets: loading MNIST-format files (plain and gzip), bad files, the
+ * directory search, the validation split, binarization and batching. */
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "../nn/data.h"
+#include "check.h"
+
+static char tmpdir[1024];
+
+/* Writes an IDX file of unsigned bytes: dims, then count*item bytes. */
+static void write_idx(const char *path, int gz, int ndim, const int *dims, const uint8_t *data,
+                      size_t truncate_to) {
+    uint8_t head[4 + 4 * 4];
+    head[0] = head[1] = 0;
+    head[2] = 0x08;
+    head[3] = (uint8_t)ndim;
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        head[4 + 4 * i] = (uint8_t)(dims[i] >> 24);
+        head[5 + 4 * i] = (uint8_t)(dims[i] >> 16);
+        head[6 + 4 * i] = (uint8_t)(dims[i] >> 8);
+        head[7 + 4 * i] = (uint8_t)dims[i];
+        n *= (size_t)dims[i];
+    }
+    size_t hl = 4 + 4 * (size_t)ndim;
+    uint8_t *all = malloc(hl + n);
+    memcpy(all, head, hl);
+    memcpy(all + hl, data, n);
+    size_t len = truncate_to ? truncate_to : hl + n;
+    if (gz) {
+        gzFile f = gzopen(path, "wb");
+        gzwrite(f, all, (unsigned)len);
+        gzclose(f);
+    } else {
+        FILE *f = fopen(path, "wb");
+        fwrite(all, 1, len, f);
+        fclose(f);
+    }
+    free(all);
+}
+
+/* A set of n 4x5 images (pixel = (i + j) % 256) with labels i % 10. */
+static void write_set(const char *dir, const char *prefix, int n, int gz, int n_labels) {
+    char path[2048];
+    int di[3] = {n, 4, 5}, dl[1] = {n_labels};
+    uint8_t *px = malloc((size_t)n * 20), *lb = malloc((size_t)n_labels);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < 20; j++) px[i * 20 + j] = (uint8_t)((i + j * 13) % 256);
+    for (int i = 0; i < n_labels; i++) lb[i] = (uint8_t)(i % 10);
+    mkdir(dir, 0777);
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte%s", dir, prefix, gz ? ".gz" : "");
+    write_idx(path, gz, 3, di, px, 0);
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte%s", dir, prefix, gz ? ".gz" : "");
+    write_idx(path, gz, 1, dl, lb, 0);
+    free(px);
+    free(lb);
+}
+
+static void test_load(void) {
+    char dir[1100];
+    for (int gz = 0; gz < 2; gz++) {
+        snprintf(dir, sizeof dir, "%s/data_ok%d", tmpdir, gz);
+        write_set(dir, "train", 50, gz, 50);
+        td_dataset d;
+        CHECK(td_dataset_load(dir, "train", 0, &d) == 0, "load (gz %d): %s", gz, td_error());
+        CHECK(d.n == 50 && d.dim == 20 && d.height == 4 && d.width == 5, "shape %lld x %lld",
+              (long long)d.n, (long long)d.dim);
+        CHECK_CLOSE(d.x[3 * 20 + 2], (3 + 2 * 13) / 255.0, 1e-6, 0);
+        CHECK(d.labels[13] == 3, "label %d", d.labels[13]);
+        td_dataset_release(&d);
+        CHECK(td_dataset_load(dir, "train", 7, &d) == 0 && d.n == 7, "--limit 7 gave %lld", (long long)d.n);
+        td_dataset_release(&d);
+        char buf[1100];
+        CHECK(td_data_dir_resolve(dir, buf, sizeof buf) && !strcmp(buf, dir), "resolve --data");
+        setenv("TINYAD_DATA", dir, 1);
+        CHECK(td_data_dir_resolve(NULL, buf, sizeof buf) && !strcmp(buf, dir), "resolve $TINYAD_DATA");
+        unsetenv("TINYAD_DATA");
+    }
+}
+
+static void test_bad_files(void) {
+    char dir[1100], path[1200];
+    td_dataset d;
+    /* images and labels that do not belong together */
+    snprintf(dir, sizeof dir, "%s/data_mismatch", tmpdir);
+    write_set(dir, "train", 30, 1, 29);
+    CHECK(td_dataset_load(dir, "train", 0, &d) == -1, "count mismatch accepted");
+    CHECK(strstr(td_error(), "30 images") && strstr(td_error(), "29 labels"), "message: %s", td_error());
+    /* a truncated image file */
+    snprintf(dir, sizeof dir, "%s/data_trunc", tmpdir);
+    write_set(dir, "train", 30, 0, 30);
+    uint8_t px[600] = {0};
+    int di[3] = {30, 4, 5};
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
+    write_idx(path, 0, 3, di, px, 16 + 300);
+    CHECK(td_dataset_load(dir, "train", 0, &d) == -1, "truncated file accepted");
+    CHECK(strstr(td_error(), "train-images-idx3-ubyte") != NULL, "message does not name the file: %s",
+          td_error());
+    printf("truncated: %s\n", td_error());
+    /* garbage instead of an IDX file */
+    FILE *f = fopen(path, "wb");
+    fputs("this is not an IDX file at all", f);
+    fclose(f);
+    CHECK(td_dataset_load(dir, "train", 0, &d) == -1, "garbage accepted");
+    printf("garbage: %s\n", td_error());
+    /* missing files and directories */
+    CHECK(td_dataset_load(dir, "t10k", 0, &d) == -1 && strstr(td_error(), "t10k-images"),
+          "missing: %s", td_error());
+    char buf[1024];
+    snprintf(dir, sizeof dir, "%s/no_such_dir", tmpdir);
+    CHECK(td_data_dir_resolve(dir, buf, sizeof buf) == NULL, "a missing --data dir resolved");
+    setenv("TINYAD_DATA", dir, 1);
+    CHECK(td_data_dir_resolve(NULL, buf, sizeof buf) == NULL && strstr(td_error(), "TINYAD_DATA"),
+          "bad TINYAD_DATA: %s", td_error());
+    unsetenv("TINYAD_DATA");
+}
+
+static void test_split_binarize_batches(void) {
+    enum { N = 103, H = 3, W = 4 };
+    td_real x[N * H * W];
+    uint8_t lb[N];
+    for (int i = 0; i < N; i++) {
+        lb[i] = (uint8_t)(i % 10);
+        for (int j = 0; j < H * W; j++) x[i * H * W + j] = (td_real)(j == 0 ? i / 1000.0 : (j % 4) / 4.0);
+    }
+    td_dataset all, tr, va;
+    td_dataset_from(&all, N, H, W, x, lb);
+    CHECK(td_dataset_split(&all, 23, &tr, &va) == 0 && tr.n == 80 && va.n == 23, "split");
+    CHECK(va.x == all.x + 80 * H * W && va.labels[0] == 0, "val is the last 23");
+    CHECK(td_dataset_split(&all, 0, &tr, &va) == 0 && tr.n == N && va.n == 0, "split 0");
+    CHECK(td_dataset_split(&all, N, &tr, &va) == -1, "split of everything accepted");
+    td_dataset_split(&all, 23, &tr, &va);
+
+    /* every training image exactly once per epoch, last batch partial, no allocation per step */
+    td_rng order, noise;
+    td_rng_init(&order, 5);
+    td_rng_init(&noise, 6);
+    td_batcher b;
+    td_batcher_init(&b, &tr, 32, 1, TD_BINARIZE_NONE, &order, &noise);
+    CHECK(td_batcher_count(&b) == 3, "batches %lld", (long long)td_batcher_count(&b));
+    int64_t first_perm[80];
+    for (int epoch = 0; epoch < 2; epoch++) {
+        int seen[80] = {0}, nb = 0;
+        int64_t allocs = td_alloc_count(), rows, sizes[4] = {0};
+        td_tensor xb;
+        td_batcher_start(&b);
+        if (epoch == 0) memcpy(first_perm, b.perm, sizeof first_perm);
+        else CHECK(memcmp(first_perm, b.perm, sizeof first_perm) != 0, "same order in two epochs");
+        while ((rows = td_batcher_next(&b, &xb)) > 0) {
+            if (nb < 4) sizes[nb] = rows;
+            nb++;
+            for (int64_t r = 0; r < rows; r++) {
+                int i = (int)lround(xb.data[r * H * W] * 1000);
+                if (i >= 0 && i < 80) seen[i]++;
+                CHECK(b.labels[r] == i % 10, "label of image %d", i);
+            }
+        }
+        CHECK(td_alloc_count() == allocs, "batching allocated");
+        CHECK(nb == 3 && sizes[0] == 32 && sizes[2] == 16, "batches %d: %lld %lld %lld", nb,
+              (long long)sizes[0], (long long)sizes[1], (long long)sizes[2]);
+        int once = 1;
+        for (int i = 0; i < 80; i++) once &= seen[i] == 1;
+        CHECK(once, "epoch %d did not see every image once", epoch);
+    }
+    td_batcher_release(&b);
+
+    /* dynamic binarization: 0/1 values with the pixel's mean */
+    td_batcher_init(&b, &tr, 80, 0, TD_BINARIZE_DYNAMIC, NULL, &noise);
+    double s = 0;
+    int binary = 1, n = 0;
+    for (int rep = 0; rep < 50; rep++) {
+        td_tensor xb;
+        td_batcher_start(&b);
+        td_batcher_next(&b, &xb);
+        for (int64_t r = 0; r < 80; r++) {
+            td_real v = xb.data[r * H * W + 2]; /* intensity 0.5 */
+            binary &= v == 0 || v == 1;
+            s += v;
+            n++;
+        }
+    }
+    CHECK(binary, "dynamic binarization gave a value other than 0/1");
+    CHECK_CLOSE(s / n, 0.5, 0.03, 0);
+    CHECK(tr.x[2] == (td_real)0.5, "dynamic binarization changed the dataset");
+    td_batcher_release(&b);
+
+    td_dataset_binarize(&all, (td_real)0.5);
+    CHECK(all.x[1] == 0 && all.x[3] == 1 && all.x[2] == 0, "static threshold 0.5: %g %g %g", (double)all.x[1],
+          (double)all.x[2], (double)all.x[3]);
+    td_dataset_release(&all);
+}
+
+int main(void) {
+    const char *t = getenv("TINYAD_TEST_TMP");
+    snprintf(tmpdir, sizeof tmpdir, "%s/test_data_tmp", t ? t : "/tmp");
+    mkdir(tmpdir, 0777);
+    test_load();
+    test_bad_files();
+    test_split_binarize_batches();
+    return check_done("data");
+}
