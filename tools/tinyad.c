@@ -576,10 +576,12 @@ static int cmd_train(int argc, char **argv) {
         fprintf(f, "%lld,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6g,%.6g,%.3f\n", (long long)epoch + 1, sums[0] / n,
                 sums[1] / n, sums[2] / n, v.loss, v.recon, v.reg, lr, beta, secs);
         fclose(f);
-        if (tty) fputc('\n', stderr);
-        fprintf(stderr, "epoch %lld/%lld  train %.3f (recon %.3f, %s %.3f)  val %.3f  lr %.3g  %.1f s  %.0f img/s\n",
+        if (tty) fputs("\r\033[K", stderr); /* the summary line replaces the bar */
+        char val_text[64] = "";
+        if (d.val.n) snprintf(val_text, sizeof val_text, "  val %.3f", v.loss);
+        fprintf(stderr, "epoch %lld/%lld  train %.3f (recon %.3f, %s %.3f)%s  lr %.3g  %.1f s  %.0f img/s\n",
                 (long long)epoch + 1, (long long)c.epochs, sums[0] / n, sums[1] / n, rm.ops->reg_name,
-                sums[2] / n, v.loss, lr, secs, (double)(seen - skip * c.batch) / secs);
+                sums[2] / n, val_text, lr, secs, (double)(seen - skip * c.batch) / secs);
         ex.batches_done = 0;
         ex.seen = 0;
         memset(ex.sums, 0, sizeof ex.sums);
