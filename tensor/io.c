@@ -635,7 +635,7 @@ static int ar_parse(td_archive *a, const char *path, const uint8_t *b, size_t le
             return -1;
         }
         td_shape shape = {.ndim = ndim, .d = {1, 1, 1, 1}};
-        uint64_t elems = 1;
+        uint64_t elems = 1, nonzero = 1;
         for (int d = 0; d < ndim; d++, pos += 8) {
             uint64_t v = get_le(b + pos, 8);
             if (v > (uint64_t)AR_MAX_DIM) {
@@ -649,6 +649,17 @@ static int ar_parse(td_archive *a, const char *path, const uint8_t *b, size_t le
                 elems = 0;
             else
                 elems = elems > len / v ? (uint64_t)len + 1 : elems * v;
+            /* The same product without the zeros, saturated past the limit:
+             * an empty [2^40, 2^40, 0] must not pass, since shape arithmetic
+             * (td_shape_size) multiplies the dims in order and would
+             * overflow int64 before reaching the 0 and abort (regression file
+             * in tests/fuzz/regressions/archive). */
+            if (v) nonzero = nonzero > (uint64_t)AR_MAX_DIM / v ? (uint64_t)AR_MAX_DIM + 1 : nonzero * v;
+        }
+        /* Without a 0 such a shape fails the payload check below. */
+        if (elems == 0 && nonzero > (uint64_t)AR_MAX_DIM) {
+            ar_bad(path, "entry '%s' is empty but its other dims multiply past 2^40", name);
+            return -1;
         }
         uint64_t plen = get_le(b + pos, 8);
         pos += 8;

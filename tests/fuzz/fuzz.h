@@ -1,0 +1,68 @@
+/* Shared by the fuzz harnesses: a private temporary file to hand the bytes
+ * to the readers, and a check that aborts with a message.
+ *
+ * The readers are fed through real files on purpose: td_idx_load goes
+ * through gzopen (which tells gzip from plain by content) and
+ * td_archive_read through fopen/fstat, so the harnesses exercise exactly
+ * the code path a user's file takes. The files live in /dev/shm when it is
+ * writable (no disk I/O per input), else $TMPDIR or /tmp; TINYAD_FUZZ_TMP
+ * overrides. They are removed at exit. */
+#ifndef TD_FUZZ_H
+#define TD_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define FUZZ_CHECK(cond, ...)                                                     \
+    do {                                                                          \
+        if (!(cond)) {                                                            \
+            fprintf(stderr, "%s:%d: FUZZ_CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                         \
+            fputc('\n', stderr);                                                  \
+            abort();                                                              \
+        }                                                                         \
+    } while (0)
+
+static char fuzz_path_buf[2][480];
+
+static inline void fuzz_cleanup(void) {
+    for (int i = 0; i < 2; i++)
+        if (fuzz_path_buf[i][0]) {
+            unlink(fuzz_path_buf[i]);
+            char tmp[1024]; /* a writer's leftover PATH.tmp */
+            snprintf(tmp, sizeof tmp, "%s.tmp", fuzz_path_buf[i]);
+            unlink(tmp);
+        }
+}
+
+/* Path number k (0 or 1) of this process's temporary files. */
+static inline const char *fuzz_tmp_path(int k) {
+    if (!fuzz_path_buf[0][0]) {
+        const char *dir = getenv("TINYAD_FUZZ_TMP");
+        if (!dir || !*dir) dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
+        if (!dir || !*dir) dir = "/tmp";
+        for (int i = 0; i < 2; i++)
+            snprintf(fuzz_path_buf[i], sizeof fuzz_path_buf[i], "%s/tinyad-fuzz-%ld-%d", dir,
+                     (long)getpid(), i);
+        atexit(fuzz_cleanup);
+    }
+    return fuzz_path_buf[k];
+}
+
+/* Writes the bytes to temporary file k and returns its path. */
+static inline const char *fuzz_write_tmp(int k, const void *data, size_t size) {
+    const char *path = fuzz_tmp_path(k);
+    FILE *f = fopen(path, "wb");
+    FUZZ_CHECK(f, "cannot create %s", path);
+    FUZZ_CHECK(size == 0 || fwrite(data, 1, size, f) == size, "cannot write %s", path);
+    FUZZ_CHECK(fclose(f) == 0, "cannot close %s", path);
+    return path;
+}
+
+#endif
