@@ -418,6 +418,36 @@ static void test_sae(void) {
           large.dead_units, small.dead_units);
 }
 
+/* The corruptions do what they say, at the level asked for. */
+static void test_corruptions(void) {
+    enum { N = 20000 };
+    td_tape *t = td_tape_create();
+    td_rng rng;
+    td_rng_init(&rng, 4);
+    td_var *x = td_const_new(t, TD_SHAPE(N / 100, 100));
+    for (int i = 0; i < N; i++) x->value.data[i] = (td_real)(0.25 + 0.5 * (i % 2)); /* 0.25, 0.75 */
+    td_var *m = td_dae_corrupt(t, TD_NOISE_MASK, 0.3, x, &rng);
+    td_var *g = td_dae_corrupt(t, TD_NOISE_GAUSSIAN, 0.2, x, &rng);
+    td_var *sp = td_dae_corrupt(t, TD_NOISE_SALT_PEPPER, 0.4, x, &rng);
+    double zeros = 0, kept = 0, var = 0, salt = 0, pepper = 0, sp_kept = 0;
+    for (int i = 0; i < N; i++) {
+        const double v = x->value.data[i], mv = m->value.data[i], s = sp->value.data[i];
+        zeros += mv == 0;
+        kept += mv == v;
+        var += (g->value.data[i] - v) * (g->value.data[i] - v) / N;
+        salt += s == 1;
+        pepper += s == 0;
+        sp_kept += s == v;
+    }
+    printf("corruptions: masking 0.3 zeroed %.3f; gaussian 0.2 sd %.3f; salt-and-pepper 0.4: "
+           "%.3f ones, %.3f zeros\n", zeros / N, sqrt(var), salt / N, pepper / N);
+    CHECK(fabs(zeros / N - 0.3) < 0.02 && zeros + kept == N, "masking: %g zeroed, %g kept", zeros, kept);
+    CHECK(fabs(sqrt(var) - 0.2) < 0.01, "gaussian: sd %.4f", sqrt(var));
+    CHECK(fabs(salt / N - 0.2) < 0.02 && fabs(pepper / N - 0.2) < 0.02 && salt + pepper + sp_kept == N,
+          "salt-and-pepper: %g ones, %g zeros, %g kept", salt, pepper, sp_kept);
+    td_tape_destroy(t);
+}
+
 /* ---- config text ----------------------------------------------------------------------- */
 
 static void test_config_text(void) {
@@ -467,9 +497,9 @@ static double now(void) {
 }
 
 int main(void) {
-    void (*parts[])(void) = {test_config_text, test_ae_pca, test_sae, test_dae};
-    const char *names[] = {"config text", "ae/pca", "sae", "dae"};
-    for (int i = 0; i < 4; i++) {
+    void (*parts[])(void) = {test_config_text, test_corruptions, test_ae_pca, test_sae, test_dae};
+    const char *names[] = {"config text", "corruptions", "ae/pca", "sae", "dae"};
+    for (int i = 0; i < 5; i++) {
         double t0 = now();
         parts[i]();
         printf("  (%s: %.1f s)\n", names[i], now() - t0);
