@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../models/dae.h"
+#include "../models/sae.h"
 #include "../models/vae.h"
 #include "cli.h"
 
@@ -66,9 +68,115 @@ static void vae_iw_nll(void *m, td_tape *t, const td_tensor *x, int64_t k, td_rn
     td_vae_iw_nll(t, m, x, k, rng, out);
 }
 
+/* ---- ae, dae, sae ---------------------------------------------------------------
+ * One adapter for the three: each wraps a td_ae (the network), and the
+ * model files give the loss. Their losses are per image; the CLI wants
+ * batch sums. --latent is the code size, --likelihood bernoulli|gaussian
+ * picks the BCE|MSE reconstruction, --noise the DAE's masking level,
+ * --sparsity and --sparsity-target the SAE's KL weight beta and rho. */
+
+typedef struct cli_ae {
+    char kind; /* 'a', 'd', 's' */
+    td_ae *net;
+    union { td_ae ae; td_dae dae; td_sae sae; } u;
+} cli_ae;
+
+static void *ae_family_create(const cli_config *c, int64_t input, td_params *p, char kind) {
+    td_ae_config ac = td_ae_defaults();
+    ac.input = input;
+    ac.n_hidden = cli_parse_hidden(c->hidden, ac.hidden, TD_AE_MAX_HIDDEN);
+    ac.act = (td_activation)td_activation_parse(c->activation);
+    ac.code = c->latent;
+    ac.recon = !strcmp(c->likelihood, "gaussian") ? TD_RECON_MSE : TD_RECON_BCE;
+    if (ac.n_hidden < 0 || (int)ac.act < 0) {
+        td_set_error("%s: bad --hidden '%s' or --activation '%s'", c->kind, c->hidden, c->activation);
+        return NULL;
+    }
+    cli_ae *m = td_alloc_zero(sizeof *m);
+    m->kind = kind;
+    int rc;
+    if (kind == 'd') {
+        td_dae_config dc = td_dae_defaults();
+        dc.ae = ac;
+        dc.level = c->noise;
+        rc = td_dae_init(&m->u.dae, p, &dc);
+        m->net = &m->u.dae.ae;
+    } else if (kind == 's') {
+        td_sae_config sc = td_sae_defaults();
+        ac.code_act = TD_ACT_SIGMOID;
+        sc.ae = ac;
+        sc.weight = c->sparsity;
+        sc.rho = c->sparsity_target;
+        rc = td_sae_init(&m->u.sae, p, &sc);
+        m->net = &m->u.sae.ae;
+    } else {
+        rc = td_ae_init(&m->u.ae, p, &ac);
+        m->net = &m->u.ae;
+    }
+    if (rc) {
+        td_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static void *ae_create(const cli_config *c, int64_t input, td_params *p) {
+    return ae_family_create(c, input, p, 'a');
+}
+static void *dae_create(const cli_config *c, int64_t input, td_params *p) {
+    return ae_family_create(c, input, p, 'd');
+}
+static void *sae_create(const cli_config *c, int64_t input, td_params *p) {
+    return ae_family_create(c, input, p, 's');
+}
+
+static td_var *ae_family_loss(cli_ae *m, td_tape *t, td_var *x, td_rng *rng, cli_terms *terms) {
+    td_ae_terms at;
+    td_var *loss = m->kind == 'd' ? td_dae_loss(t, &m->u.dae, x, rng, &at, NULL)
+                 : m->kind == 's' ? td_sae_loss(t, &m->u.sae, x, &at)
+                                  : td_ae_loss(t, &m->u.ae, x, &at);
+    const double b = (double)td_tensor_rows_count(&x->value);
+    *terms = (cli_terms){at.loss * b, at.recon * b, at.reg * b};
+    return td_mul_scalar(t, loss, (td_real)b);
+}
+
+static td_var *ae_train_loss(void *m, td_tape *t, td_var *x, td_rng *rng, int64_t epoch,
+                             cli_terms *terms) {
+    (void)epoch;
+    return ae_family_loss(m, t, x, rng, terms);
+}
+
+/* The DAE's test figure is its denoising loss (corrupted in, clean out). */
+static void ae_eval_batch(void *m, td_tape *t, const td_tensor *x, td_rng *rng, cli_terms *terms) {
+    int was = td_tape_set_grad(t, 0);
+    ae_family_loss(m, t, td_const(t, *x), rng, terms);
+    td_tape_set_grad(t, was);
+}
+
+static void ae_destroy(void *m) { td_free(m); }
+
+static int64_t ae_latent(void *m) { return ((cli_ae *)m)->net->cfg.code; }
+
+static td_var *ae_encode(void *m, td_tape *t, td_var *x) {
+    int was = td_tape_set_grad(t, 0);
+    td_var *h = td_ae_encode(t, ((cli_ae *)m)->net, x);
+    td_tape_set_grad(t, was);
+    return h;
+}
+
+static td_var *ae_decode(void *m, td_tape *t, td_var *z) {
+    return td_ae_decode(t, ((cli_ae *)m)->net, z);
+}
+
 static const cli_model_ops models[] = {
     {"vae", "variational autoencoder (Kingma & Welling)", "kl", vae_create, vae_destroy,
      vae_train_loss, vae_eval_batch, vae_latent, vae_encode, vae_decode, vae_iw_nll, 1},
+    {"ae", "bottleneck autoencoder", "reg", ae_create, ae_destroy, ae_train_loss, ae_eval_batch,
+     ae_latent, ae_encode, ae_decode, NULL, 0},
+    {"dae", "denoising autoencoder (masking noise, level --noise)", "reg", dae_create, ae_destroy,
+     ae_train_loss, ae_eval_batch, ae_latent, ae_encode, ae_decode, NULL, 0},
+    {"sae", "sparse autoencoder (KL to --sparsity-target, weight --sparsity)", "sparsity", sae_create,
+     ae_destroy, ae_train_loss, ae_eval_batch, ae_latent, ae_encode, ae_decode, NULL, 0},
 };
 
 const cli_model_ops *cli_model_find(const char *kind) {
@@ -77,4 +185,4 @@ const cli_model_ops *cli_model_find(const char *kind) {
     return NULL;
 }
 
-const char *cli_model_kinds(void) { return "vae"; }
+const char *cli_model_kinds(void) { return "vae, ae, dae, sae"; }
