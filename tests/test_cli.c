@@ -189,7 +189,7 @@ static void test_runs(void) {
 
     /* interrupted in the middle of epoch 2 (as by Ctrl-C after step 13), then resumed */
     snprintf(a, sizeof a, "train vae --data '%s' %s --out '%s'", data, common, rc_);
-    CHECK(run("TINYAD_STOP_AFTER_STEPS=13", a) == 0 && strstr(slurp(err_path), "interrupted"),
+    CHECK(run("TINYAD_STOP_AFTER_STEPS=13", a) == 130 && strstr(slurp(err_path), "interrupted"),
           "interrupted run: %s", slurp(err_path));
     snprintf(p2, sizeof p2, "%s/metrics.csv", rc_);
     m = slurp(p2);

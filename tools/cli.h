@@ -17,8 +17,8 @@
 #include "../nn/optim.h"
 
 /* Exit statuses: 2 = the command line is wrong (usage printed), 1 = a
- * runtime failure (message printed). */
-enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+ * runtime failure (message printed), 130 = interrupted, state saved. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
 
 /* Everything a training run is configured by. Stored as config.txt in the
  * run directory and inside the checkpoint, as "key = value" lines. */

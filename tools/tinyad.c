@@ -4,7 +4,8 @@
  *   tinyad eval RUN_OR_CHECKPOINT       test loss (+ --iw-k K: NLL estimate)
  *   tinyad sample CHECKPOINT            a PNG grid of prior samples
  *
- * Exit status: 0 ok, 1 runtime failure, 2 bad command line. */
+ * Exit status: 0 ok, 1 runtime failure, 2 bad command line, 130 stopped by
+ * Ctrl-C / SIGTERM after saving the checkpoint. */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -602,6 +603,7 @@ static int cmd_train(int argc, char **argv) {
         fprintf(stderr, "run directory: %s (config.txt, metrics.csv, checkpoint.tdc, samples.png, "
                 "recon.png, latent.png%s, curve.png)\n", run, c.latent == 2 ? ", manifold.png" : "");
     }
+    if (!status && stop_requested) status = CLI_INTERRUPTED;
     td_batcher_release(&b);
     td_free(train_curve);
     td_free(val_curve);
