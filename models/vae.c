@@ -185,7 +185,7 @@ void td_vae_elbo_batch(td_tape *t, const td_vae *m, const td_tensor *x, td_rng *
 void td_vae_iw_nll(td_tape *t, const td_vae *m, const td_tensor *x, int64_t k, td_rng *rng,
                    double *nll_out) {
     TD_ASSERT(k >= 1, "iw_nll needs k >= 1");
-    const int64_t n = x->shape.d[0], in = m->cfg.input, d = m->cfg.latent;
+    const int64_t n = x->shape.d[0], d = m->cfg.latent;
     /* About 4096 decoded rows per chunk: whole images' worth of samples when
      * K is small, else one image and K split into chunks. */
     const int64_t budget = 4096;
@@ -232,7 +232,6 @@ void td_vae_iw_nll(td_tape *t, const td_vae *m, const td_tensor *x, int64_t k, t
         }
         for (int64_t j = 0; j < b; j++) nll_out[i0 + j] = -(mx[j] + log(se[j]) - log((double)k));
     }
-    (void)in;
     td_free(mu_buf);
     td_free(lv_buf);
     td_free(mx);
