@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -62,6 +63,27 @@ static inline const char *fuzz_write_tmp(int k, const void *data, size_t size) {
     FUZZ_CHECK(f, "cannot create %s", path);
     FUZZ_CHECK(size == 0 || fwrite(data, 1, size, f) == size, "cannot write %s", path);
     FUZZ_CHECK(fclose(f) == 0, "cannot close %s", path);
+    return path;
+}
+
+/* Temporary file k holding a valid archive (docs/formats.md: header,
+ * lengths, both CRCs, one zlib stream) around an arbitrary body. Lets the
+ * fuzzer reach the entry parser past the checksums. */
+static inline const char *fuzz_write_archive(int k, uint32_t count, const uint8_t *body,
+                                             size_t len) {
+    uLongf zcap = compressBound((uLong)len);
+    uint8_t *file = malloc(40 + zcap);
+    FUZZ_CHECK(file, "out of memory");
+    FUZZ_CHECK(compress2(file + 40, &zcap, body, (uLong)len, 1) == Z_OK, "compress2 failed");
+    uint64_t fields[5] = {1, count, len, zcap, crc32(crc32(0L, Z_NULL, 0), body, (uInt)len)};
+    const int widths[5] = {4, 4, 8, 8, 4};
+    memcpy(file, "TDARCHIV", 8);
+    for (int f = 0, off = 8; f < 5; off += widths[f++])
+        for (int i = 0; i < widths[f]; i++) file[off + i] = (uint8_t)(fields[f] >> (8 * i));
+    uint32_t hcrc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), file, 36);
+    for (int i = 0; i < 4; i++) file[36 + i] = (uint8_t)(hcrc >> (8 * i));
+    const char *path = fuzz_write_tmp(k, file, 40 + zcap);
+    free(file);
     return path;
 }
 

@@ -11,32 +11,9 @@
  * shape, bytes and values are read through the public lookups, the archive
  * is written again, read again, and must be the same entry for entry. */
 #include <math.h>
-#include <zlib.h>
 
 #include "fuzz.h"
 #include "tensor/io.h"
-
-static void put_le(uint8_t *p, uint64_t v, int n) {
-    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-/* A valid archive file around an arbitrary body (docs/formats.md). */
-static const char *wrap_body(uint32_t count, const uint8_t *body, size_t len) {
-    uLongf zcap = compressBound((uLong)len);
-    uint8_t *file = malloc(40 + zcap);
-    FUZZ_CHECK(file, "out of memory");
-    FUZZ_CHECK(compress2(file + 40, &zcap, body, (uLong)len, 1) == Z_OK, "compress2 failed");
-    memcpy(file, "TDARCHIV", 8);
-    put_le(file + 8, 1, 4);
-    put_le(file + 12, count, 4);
-    put_le(file + 16, len, 8);
-    put_le(file + 24, zcap, 8);
-    put_le(file + 32, crc32(crc32(0L, Z_NULL, 0), body, (uInt)len), 4);
-    put_le(file + 36, crc32(crc32(0L, Z_NULL, 0), file, 36), 4);
-    const char *path = fuzz_write_tmp(0, file, 40 + zcap);
-    free(file);
-    return path;
-}
 
 /* Same value, counting NaN equal to NaN (payload bits may differ). */
 static int same_real(td_real a, td_real b) {
@@ -88,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *path;
     if (data[0] & 1) {
         if (size < 2) return 0;
-        path = wrap_body(data[1], data + 2, size - 2);
+        path = fuzz_write_archive(0, data[1], data + 2, size - 2);
     } else {
         path = fuzz_write_tmp(0, data + 1, size - 1);
     }

@@ -186,6 +186,28 @@ static void archive_seeds(void) {
     seed("archive", "body-u64", 1, with_count, n + 1);
 }
 
+/* ---- checkpoint ---------------------------------------------------------- */
+
+int fuzz_checkpoint_seed(const char *path, uint64_t epoch); /* fuzz_checkpoint.c */
+
+static void checkpoint_seeds(void) {
+    const char *path = fuzz_tmp_path(1);
+    FUZZ_CHECK(fuzz_checkpoint_seed(path, 7) == 0, "%s", td_error());
+    FILE *f = fopen(path, "rb");
+    uint8_t file[16384];
+    size_t n = fread(file, 1, sizeof file, f);
+    fclose(f);
+    seed("checkpoint", "adam-epoch7", 0, file, n);
+    seed("checkpoint", "adam-epoch7-check-model", 2, file, n);
+    /* The same in body mode: [count][uncompressed body]. */
+    uLongf ulen = (uLongf)(file[16] | file[17] << 8 | file[18] << 16 | (uLong)file[19] << 24);
+    uint8_t body[16385];
+    body[0] = file[12]; /* entry count (< 256 here) */
+    FUZZ_CHECK(uncompress(body + 1, &ulen, file + 40, (uLong)(n - 40)) == Z_OK, "uncompress");
+    seed("checkpoint", "adam-epoch7-body", 1, body, ulen + 1);
+    seed("checkpoint", "adam-epoch7-body-check-model", 3, body, ulen + 1);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s CORPUS_DIR [MNIST_DIR]\n", argv[0]);
@@ -195,5 +217,6 @@ int main(int argc, char **argv) {
     mkdir(root, 0755);
     idx_seeds(argc > 2 ? argv[2] : NULL);
     archive_seeds();
+    checkpoint_seeds();
     return 0;
 }
