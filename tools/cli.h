@@ -43,7 +43,10 @@ typedef struct cli_config {
     int64_t seed, threads, val, limit;
     char out[1024];
     char resume[1024];
-    double noise, sparsity, sparsity_target; /* dae / sae (next issue) */
+    char noise[24];         /* dae: masking | gaussian | salt-and-pepper */
+    double noise_level;
+    char sparsity[8];       /* sae: kl | l1 */
+    double sparsity_weight, sparsity_target;
     int64_t json, n; /* eval --json; sample --n */
     int64_t input;   /* values per image, taken from the data at training time */
 } cli_config;
@@ -98,6 +101,15 @@ typedef struct cli_model_ops {
      * N(0, I); -log p(x) per image with K importance samples. */
     void (*iw_nll)(void *m, td_tape *t, const td_tensor *x, int64_t k, td_rng *rng, double *out);
     int has_prior;
+    /* Optional (NULL when the model has none): */
+    /* dae: the corrupted input it learns to clean, for recon.png */
+    td_var *(*corrupt)(void *m, td_tape *t, td_var *x, td_rng *rng);
+    /* sae: first-layer filters in [0, 1], one input-sized tile per code unit;
+     * returns the number of units (out may be NULL to ask for it) */
+    int64_t (*filters)(void *m, td_real *out);
+    /* extra figures for `tinyad eval` over a dataset: fills names/values,
+     * returns how many (at most 8) */
+    int (*eval_extra)(void *m, td_tape *t, const td_tensor *x, const char **names, double *values);
 } cli_model_ops;
 
 const cli_model_ops *cli_model_find(const char *kind);

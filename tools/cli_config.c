@@ -46,7 +46,8 @@ static const opt opts[] = {
     NUM(gamma, T_REAL, "0.5", 0, 1, OPT_TRAIN, "schedule decay factor"),
     {"step-size", T_INT, offsetof(cli_config, step_size), 0, "10", 1, 0, OPT_TRAIN, 1, NULL,
      "epochs between decays (--schedule step)"},
-    STR("hidden", hidden, "400", OPT_TRAIN, 1, NULL, "hidden layer sizes, e.g. 400 or 200,200"),
+    STR("hidden", hidden, "400", OPT_TRAIN, 1, NULL,
+        "hidden layer sizes, e.g. 400 or 200,200 (autoencoders: also none)"),
     STR("activation", activation, "relu", OPT_TRAIN, 1, "relu|tanh|sigmoid|softplus",
         "hidden activation"),
     NUM(latent, T_INT, "20", 1, 0, OPT_TRAIN, "latent size"),
@@ -73,10 +74,16 @@ static const opt opts[] = {
         "held-out validation images, the last of the training file (e.g. 10000; 0: none)"),
     NUM(limit, T_INT, "0", 0, 0, OPT_TRAIN | OPT_EVAL,
         "use only the first N images of each file (0: all)"),
-    NUM(noise, T_REAL, "0.3", 0, 0, 0, "dae: masking noise"),
-    NUM(sparsity, T_REAL, "0", 0, 0, 0, "sae: sparsity weight"),
-    {"sparsity-target", T_REAL, offsetof(cli_config, sparsity_target), 0, "0.05", 0, 0, 0, 1, NULL,
-     "sae: target activation"},
+    STR("noise", noise, "masking", OPT_TRAIN, 1, "masking|gaussian|salt-and-pepper",
+        "dae: corruption of the inputs"),
+    {"noise-level", T_REAL, offsetof(cli_config, noise_level), 0, "0.3", 0, 0, OPT_TRAIN, 1, NULL,
+     "dae: fraction masked or flipped (masking, salt-and-pepper), or the Gaussian sd"},
+    STR("sparsity", sparsity, "kl", OPT_TRAIN, 1, "kl|l1",
+        "sae: KL(rho || mean activation) on sigmoid codes, or L1 on relu codes"),
+    {"sparsity-weight", T_REAL, offsetof(cli_config, sparsity_weight), 0, "3", 0, 0, OPT_TRAIN, 1,
+     NULL, "sae: weight of the sparsity penalty (beta for kl, lambda for l1)"},
+    {"sparsity-target", T_REAL, offsetof(cli_config, sparsity_target), 0, "0.05", 0, 1, OPT_TRAIN, 1,
+     NULL, "sae: target mean activation rho (kl), in (0, 1)"},
     {"input", T_INT, offsetof(cli_config, input), 0, "0", 0, 0, 0, 1, NULL,
      "values per image (set from the data; not a flag)"},
     {"json", T_FLAG, offsetof(cli_config, json), 0, "0", 0, 0, OPT_EVAL, 0, NULL,
@@ -302,6 +309,7 @@ int cli_config_from_text(cli_config *c, const char *text) {
 int cli_parse_hidden(const char *s, int64_t *sizes, int max) {
     int n = 0;
     const char *p = s;
+    if (!strcmp(s, "none")) return 0; /* no hidden layer: input <-> code directly */
     if (!*p) return -1;
     for (;;) {
         char *end;
@@ -321,8 +329,10 @@ int cli_config_check(const cli_config *c) {
     if (!cli_model_find(c->kind))
         snprintf(why, sizeof why, "unknown model kind '%s' (known: %s)", c->kind, cli_model_kinds());
     else if (cli_parse_hidden(c->hidden, h, TD_VAE_MAX_HIDDEN) < 0)
-        snprintf(why, sizeof why, "--hidden: '%s' is not a comma-separated list of 1..%d positive sizes",
-                 c->hidden, TD_VAE_MAX_HIDDEN);
+        snprintf(why, sizeof why, "--hidden: '%s' is not a comma-separated list of 1..%d positive sizes "
+                 "(or 'none')", c->hidden, TD_VAE_MAX_HIDDEN);
+    else if (!strcmp(c->kind, "vae") && !strcmp(c->hidden, "none"))
+        snprintf(why, sizeof why, "--hidden none: the vae needs at least one hidden layer");
     else if (strcmp(c->gauss_var, "learned")) {
         char *end;
         double v = strtod(c->gauss_var, &end);
@@ -333,6 +343,12 @@ int cli_config_check(const cli_config *c) {
         snprintf(why, sizeof why, "--iw-k 1 is the ELBO: use 0 (ELBO) or K >= 2");
     if (!why[0] && c->samples > 1 && c->iw_k > 1)
         snprintf(why, sizeof why, "--samples and --iw-k are alternatives: give one of them");
+    if (!why[0] && c->sparsity_target >= 1)
+        snprintf(why, sizeof why, "--sparsity-target %g: a mean sigmoid activation is below 1",
+                 c->sparsity_target);
+    if (!why[0] && strcmp(c->noise, "gaussian") && c->noise_level > 1)
+        snprintf(why, sizeof why, "--noise-level %g: %s noise corrupts a fraction of the inputs, "
+                 "at most 1", c->noise_level, c->noise);
     if (!why[0] && c->limit > 0 && c->val >= c->limit)
         snprintf(why, sizeof why, "--val %lld leaves no training images out of --limit %lld",
                  (long long)c->val, (long long)c->limit);

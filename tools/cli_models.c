@@ -98,14 +98,17 @@ static void *ae_family_create(const cli_config *c, int64_t input, td_params *p, 
     if (kind == 'd') {
         td_dae_config dc = td_dae_defaults();
         dc.ae = ac;
-        dc.level = c->noise;
+        dc.noise = (td_noise_kind)td_noise_parse(c->noise);
+        dc.level = c->noise_level;
         rc = td_dae_init(&m->u.dae, p, &dc);
         m->net = &m->u.dae.ae;
     } else if (kind == 's') {
         td_sae_config sc = td_sae_defaults();
-        ac.code_act = TD_ACT_SIGMOID;
+        sc.kind = (td_sparsity_kind)td_sparsity_parse(c->sparsity);
+        /* the KL penalty reads codes as firing probabilities; L1 wants exact zeros */
+        ac.code_act = sc.kind == TD_SPARSE_KL ? TD_ACT_SIGMOID : TD_ACT_RELU;
         sc.ae = ac;
-        sc.weight = c->sparsity;
+        sc.weight = c->sparsity_weight;
         sc.rho = c->sparsity_target;
         rc = td_sae_init(&m->u.sae, p, &sc);
         m->net = &m->u.sae.ae;
@@ -168,15 +171,38 @@ static td_var *ae_decode(void *m, td_tape *t, td_var *z) {
     return td_ae_decode(t, ((cli_ae *)m)->net, z);
 }
 
+static td_var *dae_corrupt(void *m, td_tape *t, td_var *x, td_rng *rng) {
+    const td_dae *d = &((cli_ae *)m)->u.dae;
+    return td_dae_corrupt(t, d->cfg.noise, d->cfg.level, x, rng);
+}
+
+static int64_t sae_filters(void *m, td_real *out) {
+    const td_ae *net = ((cli_ae *)m)->net;
+    if (!out) return net->enc.layers[0].w->value.shape.d[0];
+    return td_ae_filters(net, out);
+}
+
+static int sae_eval_extra(void *m, td_tape *t, const td_tensor *x, const char **names, double *values) {
+    td_sae_figures f;
+    td_sae_eval(t, &((cli_ae *)m)->u.sae, x, 128, &f);
+    static const char *n[] = {"mean_activation", "mean_abs_code", "near_zero_values", "near_zero_units",
+                              "unit_mean_min", "unit_mean_max"};
+    const double v[] = {f.mean_act, f.mean_abs, f.near_zero, f.dead_units, f.rho_min, f.rho_max};
+    for (int i = 0; i < 6; i++) names[i] = n[i], values[i] = v[i];
+    return 6;
+}
+
 static const cli_model_ops models[] = {
     {"vae", "variational autoencoder (Kingma & Welling)", "kl", vae_create, vae_destroy,
-     vae_train_loss, vae_eval_batch, vae_latent, vae_encode, vae_decode, vae_iw_nll, 1},
+     vae_train_loss, vae_eval_batch, vae_latent, vae_encode, vae_decode, vae_iw_nll, 1, NULL, NULL,
+     NULL},
     {"ae", "bottleneck autoencoder", "reg", ae_create, ae_destroy, ae_train_loss, ae_eval_batch,
-     ae_latent, ae_encode, ae_decode, NULL, 0},
-    {"dae", "denoising autoencoder (masking noise, level --noise)", "reg", dae_create, ae_destroy,
-     ae_train_loss, ae_eval_batch, ae_latent, ae_encode, ae_decode, NULL, 0},
-    {"sae", "sparse autoencoder (KL to --sparsity-target, weight --sparsity)", "sparsity", sae_create,
-     ae_destroy, ae_train_loss, ae_eval_batch, ae_latent, ae_encode, ae_decode, NULL, 0},
+     ae_latent, ae_encode, ae_decode, NULL, 0, NULL, NULL, NULL},
+    {"dae", "denoising autoencoder (--noise KIND, --noise-level)", "reg", dae_create, ae_destroy,
+     ae_train_loss, ae_eval_batch, ae_latent, ae_encode, ae_decode, NULL, 0, dae_corrupt, NULL, NULL},
+    {"sae", "sparse autoencoder (--sparsity kl|l1, --sparsity-weight, --sparsity-target)", "sparsity",
+     sae_create, ae_destroy, ae_train_loss, ae_eval_batch, ae_latent, ae_encode, ae_decode, NULL, 0,
+     NULL, sae_filters, sae_eval_extra},
 };
 
 const cli_model_ops *cli_model_find(const char *kind) {

@@ -188,20 +188,24 @@ static void write_pictures(const char *dir, run_model *rm, const run_data *d, co
         snprintf(path, sizeof path, "%s/samples.png", dir);
         picture(dir, "samples.png", cli_png_grid(path, x->value.data, 64, h, w, 8));
     }
-    { /* 4 pairs of rows: 8 test inputs above their reconstructions */
+    { /* groups of rows: 8 test inputs, (the corrupted inputs a denoiser
+       * sees,) their reconstructions */
         const int64_t n = test->n < 32 ? test->n : 32;
         td_tape_reset(t);
-        td_var *x = td_const(t, td_tensor_wrap(TD_SHAPE(n, dim), test->x));
-        td_var *y = rm->ops->decode(rm->m, t, rm->ops->encode(rm->m, t, x));
-        td_real *grid = td_alloc(sizeof(td_real) * (size_t)(2 * n * dim));
+        td_var *rows[3];
+        int n_rows = 0;
+        td_var *x = rows[n_rows++] = td_const(t, td_tensor_wrap(TD_SHAPE(n, dim), test->x));
+        if (rm->ops->corrupt) x = rows[n_rows++] = rm->ops->corrupt(rm->m, t, x, &r);
+        rows[n_rows++] = rm->ops->decode(rm->m, t, rm->ops->encode(rm->m, t, x));
+        td_real *grid = td_alloc(sizeof(td_real) * (size_t)(n_rows * (n + 8) * dim));
         int64_t k = 0;
         for (int64_t r0 = 0; r0 < n; r0 += 8) {
             const int64_t c = n - r0 < 8 ? n - r0 : 8;
-            for (int src = 0; src < 2; src++)
+            for (int src = 0; src < n_rows; src++)
                 for (int64_t j = 0; j < 8; j++, k++) {
                     td_real *dst = grid + k * dim;
                     if (j < c)
-                        memcpy(dst, (src ? y : x)->value.data + (r0 + j) * dim, sizeof(td_real) * (size_t)dim);
+                        memcpy(dst, rows[src]->value.data + (r0 + j) * dim, sizeof(td_real) * (size_t)dim);
                     else
                         memset(dst, 0, sizeof(td_real) * (size_t)dim);
                 }
@@ -209,6 +213,14 @@ static void write_pictures(const char *dir, run_model *rm, const run_data *d, co
         snprintf(path, sizeof path, "%s/recon.png", dir);
         picture(dir, "recon.png", cli_png_grid(path, grid, k, h, w, 8));
         td_free(grid);
+    }
+    if (rm->ops->filters) { /* one tile per code unit: what each unit responds to */
+        const int64_t units = rm->ops->filters(rm->m, NULL);
+        td_real *tiles = td_alloc(sizeof(td_real) * (size_t)(units * dim));
+        rm->ops->filters(rm->m, tiles);
+        snprintf(path, sizeof path, "%s/filters.png", dir);
+        picture(dir, "filters.png", cli_png_grid(path, tiles, units, h, w, 16));
+        td_free(tiles);
     }
     { /* the test codes, coloured by label (first 5000) */
         const int64_t n = test->n < 5000 ? test->n : 5000, d_lat = rm->ops->latent(rm->m);
@@ -600,8 +612,10 @@ static int cmd_train(int argc, char **argv) {
     }
     if (!status && !stop_requested) {
         write_pictures(run, &rm, &d, train_curve, val_curve, c.epochs, (uint64_t)c.seed);
-        fprintf(stderr, "run directory: %s (config.txt, metrics.csv, checkpoint.tdc, samples.png, "
-                "recon.png, latent.png%s, curve.png)\n", run, c.latent == 2 ? ", manifold.png" : "");
+        const int prior = rm.ops->has_prior;
+        fprintf(stderr, "run directory: %s (config.txt, metrics.csv, checkpoint.tdc, %srecon.png, %s"
+                "latent.png%s, curve.png)\n", run, prior ? "samples.png, " : "",
+                rm.ops->filters ? "filters.png, " : "", prior && c.latent == 2 ? ", manifold.png" : "");
     }
     if (!status && stop_requested) status = CLI_INTERRUPTED;
     td_batcher_release(&b);
@@ -698,16 +712,25 @@ static int cmd_eval(int argc, char **argv) {
         iw_secs = now() - t1;
         td_free(nll);
     }
+    const char *extra_names[8];
+    double extra[8];
+    int n_extra = 0;
+    if (rm.ops->eval_extra) {
+        td_tensor x = td_tensor_wrap(TD_SHAPE(d.test.n, d.test.dim), d.test.x);
+        n_extra = rm.ops->eval_extra(rm.m, rm.tape, &x, extra_names, extra);
+    }
     const double secs = now() - t0;
     if (a.json) {
         printf("{\"test_loss\": %.4f, \"recon\": %.4f, \"%s\": %.4f, \"n\": %lld", e.loss, e.recon,
                rm.ops->reg_name, e.reg, (long long)d.test.n);
+        for (int i = 0; i < n_extra; i++) printf(", \"%s\": %.6g", extra_names[i], extra[i]);
         if (a.iw_k > 0) printf(", \"iw_nll\": %.4f, \"iw_k\": %lld, \"iw_seconds\": %.1f", iw, (long long)a.iw_k, iw_secs);
         printf("}\n");
     } else {
         printf("%s on %lld test images (%s)\n", path, (long long)d.test.n, d.dir);
         printf("test loss per image %.4f  (recon %.4f + %s %.4f)\n", e.loss, e.recon, rm.ops->reg_name, e.reg);
         if (a.iw_k > 0) printf("-log p(x) with K=%lld importance samples: %.4f (%.1f s)\n", (long long)a.iw_k, iw, iw_secs);
+        for (int i = 0; i < n_extra; i++) printf("%s %.6g\n", extra_names[i], extra[i]);
         printf("%.1f s\n", secs);
     }
     free_model(&rm);
