@@ -4,13 +4,12 @@
  *
  *   for pc: K in blocks of kc                 (the same for every thread)
  *     for jc: N in blocks of nc
- *       pack B[pc.., jc..] into NR-column panels (kc x NR each, k-major)
- *       -- barrier --
+ *       pack this thread's NR-column panels of B[pc.., jc..] (kc x NR each,
+ *       k-major) into its own buffer
  *       for each MR-row strip of C this thread owns:
  *         for each NR-column panel this thread owns:
  *           micro-kernel: MR x NR accumulators in registers, one FMA chain
  *           per element over the kc values of this block, then C update
- *       -- barrier --
  *
  * The micro-kernel broadcasts one value of A per row and multiplies it into
  * NV vectors of packed B. The MR x kc piece of A (~16 KB at most) stays in
@@ -27,7 +26,7 @@
  * runs with as few vectors (or half vectors) as it needs, which matters for
  * the narrow VAE layers (N = 20, 40).
  *
- * Buffers: the packed panels live in two buffers owned by the calling thread
+ * Buffers: one packing buffer per team thread, owned by the calling thread
  * (_Thread_local), grown with td_alloc when a bigger problem comes and then
  * reused: after warm-up a call allocates nothing. */
 #include "gemm.h"
@@ -331,8 +330,6 @@ typedef struct gemm_job {
     int64_t lda, ldb, ldc;
     td_real *C;
     int64_t kcb, ncb; /* block sizes (functions of N and K only) */
-    td_real *ap;      /* the packed bottom-edge A panel (M % MR rows), shared */
-    td_real *bp;      /* the packed B block, shared by the team */
 } gemm_job;
 
 /* Split n units into parts: the p-th of parts gets [*lo, *hi). */
@@ -343,40 +340,52 @@ static inline void split(int64_t n, int parts, int p, int64_t *lo, int64_t *hi) 
 
 /* The thread grid for one block of mt x nt tiles: tm x tn = nth threads,
  * each owning a rectangle of tiles (a thread may get none when there are
- * fewer tiles than threads). Chosen to minimize the largest share, in vectors
- * computed; on a tie, more threads along N, so each thread packs and streams
- * only its own B panels. Any choice gives the same C. */
+ * fewer tiles than threads). The cost of a grid is its largest share, in
+ * vectors computed. Among grids within GRID_SLACK of the cheapest, the one
+ * with the most threads along N wins: threads that share a column range
+ * each pack its B panels, so splitting along M duplicates packing. Any
+ * choice gives the same C. */
+#ifndef GRID_SLACK
+#define GRID_SLACK 0.05
+#endif
+static double grid_cost(int64_t mt, int64_t nt, double last_nv, int m, int n) {
+    double widest = 0;
+    for (int q = 0; q < n; q++) {
+        int64_t lo, hi;
+        split(nt, n, q, &lo, &hi);
+        /* the last share holds the edge panel, last_nv vectors wide */
+        double w = q == n - 1 && hi > lo ? (double)(hi - lo - 1) * NV + last_nv
+                                         : (double)(hi - lo) * NV;
+        if (w > widest) widest = w;
+    }
+    return (double)ceil_div(mt, m) * widest;
+}
+
 static void choose_grid(int64_t mt, int64_t nt, double last_nv, int nth, int *tm, int *tn) {
     double best = -1;
     for (int n = 1; n <= nth; n++) {
         if (nth % n) continue;
-        int m = nth / n;
-        /* vectors per tile row in the widest N share (the last share holds
-         * the narrow edge panel, the first one only full panels) */
-        int64_t lo, hi;
-        split(nt, n, 0, &lo, &hi);
-        double width = (double)(hi - lo) * NV;
-        split(nt, n, n - 1, &lo, &hi);
-        double wlast = (double)(hi - lo - 1) * NV + last_nv;
-        if (wlast > width) width = wlast;
-        double cost = (double)ceil_div(mt, m) * width;
-        if (best < 0 || cost <= best) {
-            best = cost;
-            *tm = m;
+        double c = grid_cost(mt, nt, last_nv, nth / n, n);
+        if (best < 0 || c < best) best = c;
+    }
+    for (int n = 1; n <= nth; n++) {
+        if (nth % n) continue;
+        if (grid_cost(mt, nt, last_nv, nth / n, n) <= best * (1 + GRID_SLACK)) {
+            *tm = nth / n;
             *tn = n;
         }
     }
 }
 
-#ifdef _OPENMP
-#define BARRIER(nth) \
-    do { if ((nth) > 1) { _Pragma("omp barrier") } } while (0)
-#else
-#define BARRIER(nth) ((void)(nth))
-#endif
-
-/* One thread's part of the multiply (tid of nth; all threads run the same
- * block loops and meet at the barriers).
+/* One thread's part of the multiply: thread tid of nth computes its
+ * rectangle of tiles in every block, packing the B panels (and the bottom
+ * edge of A) it needs into its own buffer.
+ *
+ * No barriers: nothing a thread writes is read by another. The grid of a
+ * block depends only on its tile counts, so a thread owns the same part of
+ * C in every K block and applies them in order; the only synchronization is
+ * the end of the parallel region. (Barriers would also make a 2-core
+ * machine fragile: one descheduled thread stalls the team at each.)
  *
  * A is not packed: the kernel reads MR rows of op(A) where they are (their
  * kc-long pieces, a few KB, stay in L1 while the thread walks the B panels).
@@ -384,14 +393,15 @@ static void choose_grid(int64_t mt, int64_t nt, double last_nv, int nth, int *tm
  * 1024^3, and much faster when N is narrow (N = 20: packing A would cost as
  * much as the multiply). Only the bottom edge (M % MR rows) is packed, with
  * zero rows, so the kernel never reads past A. */
-static void gemm_thread(const gemm_job *j, int tid, int nth) {
+static void gemm_thread(const gemm_job *j, int tid, int nth, td_real *buf) {
+    td_real *const ap = buf;                /* MR x kc: the bottom edge of A */
+    td_real *const bp = buf + MR * j->kcb;  /* this thread's B panels */
     const int64_t mt = ceil_div(j->M, MR), medge = j->M % MR;
     for (int64_t pc = 0; pc < j->K; pc += j->kcb) {
         const int64_t kc = min64(j->kcb, j->K - pc);
         /* beta applies once, on the first K block; later blocks accumulate */
         const td_real beta = pc == 0 ? j->beta : (td_real)1;
-        if (medge && tid == nth - 1) /* read after the next barrier */
-            pack_a(j->ta, j->A, j->lda, (mt - 1) * MR, medge, pc, kc, j->ap);
+        int64_t edge_packed = 0;
         for (int64_t jc = 0; jc < j->N; jc += j->ncb) {
             const int64_t nc = min64(j->ncb, j->N - jc), nt = ceil_div(nc, NR);
             /* the last panel's width in vectors, for balancing the threads */
@@ -399,52 +409,62 @@ static void gemm_thread(const gemm_job *j, int tid, int nth) {
                 (double)ceil_div(nc - (nt - 1) * NR, HALF_WIDTH) * HALF_WIDTH / VL;
             int tm = 1, tn = 1;
             choose_grid(mt, nt, last_nv, nth, &tm, &tn);
-            const int ti = tid / tn, tj = tid % tn;
             int64_t m0, m1, n0, n1; /* this thread's tiles: [m0, m1) x [n0, n1) */
-            split(mt, tm, ti, &m0, &m1);
-            split(nt, tn, tj, &n0, &n1);
+            split(mt, tm, tid / tn, &m0, &m1);
+            split(nt, tn, tid % tn, &n0, &n1);
+            if (m0 == m1 || n0 == n1) continue;
 
-            /* pack: the tm threads sharing this column range split its panels */
-            int64_t lo, hi;
-            split(n1 - n0, tm, ti, &lo, &hi);
-            for (int64_t p = n0 + lo; p < n0 + hi; p++)
+            for (int64_t p = n0; p < n1; p++)
                 pack_b(j->tb, j->B, j->ldb, jc + p * NR, min64(NR, nc - p * NR), pc, kc,
-                       j->bp + p * NR * kc);
-            BARRIER(nth);
+                       bp + (p - n0) * NR * kc);
+            if (medge && m1 == mt && !edge_packed) {
+                pack_a(j->ta, j->A, j->lda, (mt - 1) * MR, medge, pc, kc, ap);
+                edge_packed = 1;
+            }
 
             for (int64_t ir = m0; ir < m1; ir++) {
                 const int64_t i0 = ir * MR, mr = min64(MR, j->M - i0);
                 const td_real *a = j->ta ? j->A + pc * j->lda + i0 : j->A + i0 * j->lda + pc;
                 int amode = j->ta ? A_COLS : A_ROWS;
                 if (mr < MR) {
-                    a = j->ap;
+                    a = ap;
                     amode = A_PACKED;
                 }
                 for (int64_t jr = n0; jr < n1; jr++) {
                     const int64_t nr = min64(NR, nc - jr * NR);
-                    kernels[amode][ceil_div(nr, HALF_WIDTH)](kc, a, j->lda, j->bp + jr * NR * kc,
-                                                             j->C + i0 * j->ldc + jc + jr * NR,
-                                                             j->ldc, mr, nr, j->alpha, beta);
+                    kernels[amode][ceil_div(nr, HALF_WIDTH)](
+                        kc, a, j->lda, bp + (jr - n0) * NR * kc, j->C + i0 * j->ldc + jc + jr * NR,
+                        j->ldc, mr, nr, j->alpha, beta);
                 }
             }
-            /* before the panels are overwritten; the end of the parallel
-             * region is a barrier already */
-            if (pc + kc < j->K || jc + nc < j->N) BARRIER(nth);
         }
     }
 }
 
-/* Packed panels of the calling thread, grown once and kept. */
-static _Thread_local td_real *pack_a_buf, *pack_b_buf;
-static _Thread_local size_t pack_a_cap, pack_b_cap;
+/* Packing buffers, one per thread of the team, owned by the calling thread
+ * (so concurrent callers never share one). Grown with td_alloc before the
+ * parallel region when a bigger problem or team comes, then reused. */
+typedef struct pack_buf {
+    td_real *p;
+    size_t cap;
+} pack_buf;
+static _Thread_local pack_buf *pack_bufs;
+static _Thread_local int pack_bufs_n;
 
-static td_real *grow(td_real **buf, size_t *cap, size_t n) {
-    if (n > *cap) {
-        td_free(*buf);
-        *buf = td_alloc(n * sizeof(td_real));
-        *cap = n;
+static void grow_buffers(int nth, size_t n) {
+    if (nth > pack_bufs_n) {
+        pack_buf *nb = td_alloc_zero(sizeof(pack_buf) * (size_t)nth);
+        if (pack_bufs_n) memcpy(nb, pack_bufs, sizeof(pack_buf) * (size_t)pack_bufs_n);
+        td_free(pack_bufs);
+        pack_bufs = nb;
+        pack_bufs_n = nth;
     }
-    return *buf;
+    for (int t = 0; t < nth; t++)
+        if (n > pack_bufs[t].cap) {
+            td_free(pack_bufs[t].p);
+            pack_bufs[t].p = td_alloc(n * sizeof(td_real));
+            pack_bufs[t].cap = n;
+        }
 }
 
 /* C = beta * C (the K == 0 / alpha == 0 case); beta == 0 writes zeros. */
@@ -481,8 +501,6 @@ void td_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, td_real 
     int64_t nc_max = NC_BYTES / (j.kcb * (int64_t)sizeof(td_real)) / NR * NR;
     if (nc_max < NR) nc_max = NR;
     j.ncb = round_up(ceil_div(N, ceil_div(N, nc_max)), NR);
-    j.ap = grow(&pack_a_buf, &pack_a_cap, (size_t)(MR * j.kcb));
-    j.bp = grow(&pack_b_buf, &pack_b_cap, (size_t)(min64(j.ncb, round_up(N, NR)) * j.kcb));
 
     int nth = 1;
 #ifdef _OPENMP
@@ -492,13 +510,22 @@ void td_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, td_real 
         int64_t tiles = ceil_div(M, MR) * ceil_div(min64(N, j.ncb), NR);
         if (nth > tiles) nth = (int)tiles;
     }
+#endif
+    /* per thread: the edge of A, and at most one block of B panels */
+    grow_buffers(nth, (size_t)(j.kcb * (MR + min64(j.ncb, round_up(N, NR)))));
+    pack_buf *bufs = pack_bufs; /* the caller's: the team sees this copy */
+#ifdef _OPENMP
     if (nth > 1) {
 #pragma omp parallel num_threads(nth)
-        gemm_thread(&j, omp_get_thread_num(), omp_get_num_threads());
+        {
+            /* the team may be smaller than asked (OMP_DYNAMIC, limits) */
+            int t = omp_get_thread_num(), n = omp_get_num_threads();
+            gemm_thread(&j, t, n, bufs[t].p);
+        }
         return;
     }
 #endif
-    gemm_thread(&j, 0, nth);
+    gemm_thread(&j, 0, 1, bufs[0].p);
 }
 
 /* The reference: a plain triple loop, summed in double. */
