@@ -47,6 +47,7 @@ typedef struct cli_config {
     double noise_level;
     char sparsity[8];       /* sae: kl | l1 */
     double sparsity_weight, sparsity_target;
+    char on_nan[8];  /* train: stop | skip */
     int64_t json, n; /* eval --json; sample --n */
     int64_t input;   /* values per image, taken from the data at training time */
 } cli_config;

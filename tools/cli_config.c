@@ -86,6 +86,8 @@ static const opt opts[] = {
      NULL, "sae: target mean activation rho (kl), in (0, 1)"},
     {"input", T_INT, offsetof(cli_config, input), 0, "0", 0, 0, 0, 1, NULL,
      "values per image (set from the data; not a flag)"},
+    STR("on-nan", on_nan, "stop", OPT_TRAIN, 0, "stop|skip",
+        "when the loss or a gradient is NaN/Inf: stop (the last good checkpoint is kept) or skip the step"),
     {"json", T_FLAG, offsetof(cli_config, json), 0, "0", 0, 0, OPT_EVAL, 0, NULL,
      "print one JSON object with the figures on stdout"},
     {"n", T_INT, offsetof(cli_config, n), 0, "64", 1, 0, OPT_SAMPLE, 0, NULL, "images in the grid"},

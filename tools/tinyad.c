@@ -19,6 +19,7 @@
 #endif
 
 #include "../nn/checkpoint.h"
+#include "../tensor/kernels.h"
 #include "cli.h"
 
 /* The streams of one run, all derived from --seed, so every random choice is
@@ -36,6 +37,13 @@ static double now(void) {
 
 static int fail(const char *what) {
     fprintf(stderr, "tinyad: %s\n", what);
+    return CLI_FAIL;
+}
+
+/* A file the run could not write, with the system's reason (errno). */
+static int fail_write(const char *what, const char *path) {
+    fprintf(stderr, "tinyad: cannot %s %s: %s (is the disk full or the directory read-only?)\n", what,
+            path, strerror(errno));
     return CLI_FAIL;
 }
 
@@ -293,8 +301,31 @@ typedef struct run_extra {
     uint64_t seen;         /* images in those batches */
 } run_extra;
 
+/* The first parameter holding a NaN/Inf value, or NULL. */
+static const char *non_finite_param(const td_params *p) {
+    for (int i = 0; i < p->count; i++) {
+        const td_tensor *v = &p->vars[i]->value;
+        for (int64_t k = 0; k < v->size; k++)
+            if (!isfinite(v->data[k])) return p->vars[i]->name;
+    }
+    return NULL;
+}
+
+/* 1 if every parameter gradient is finite: one branch-free pass over the
+ * gradient block, about 1 % of a training step. */
+static int grads_finite(const td_params *p) {
+    const td_tensor g = td_tensor_wrap(TD_SHAPE(p->total), p->grads);
+    return td_k_all_finite(&g);
+}
+
 static int save_checkpoint(const char *path, const char *config_text, run_model *rm, td_rng *rng,
                            uint64_t epoch, const run_extra *ex) {
+    const char *bad = non_finite_param(rm->params);
+    if (bad) { /* never replace a good checkpoint with broken weights */
+        td_set_error("not saving %s: parameter '%s' holds NaN/Inf; the previous checkpoint, if any, "
+                     "was left unchanged", path, bad);
+        return -1;
+    }
     td_ckpt_state s = {.kind = rm->ops->kind, .config = config_text, .params = rm->params,
                        .optim = rm->opt, .rng = rng, .epoch = epoch};
     td_archive *a = td_checkpoint_pack(&s);
@@ -311,14 +342,31 @@ static int mkdir_p(const char *dir) {
             if (mkdir(buf, 0777) && errno != EEXIST) return -1;
             *p = '/';
         }
-    return mkdir(buf, 0777) && errno != EEXIST ? -1 : 0;
+    if (mkdir(buf, 0777) && errno != EEXIST) return -1;
+    struct stat st;
+    if (stat(buf, &st)) return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR; /* a file is in the way */
+        return -1;
+    }
+    return 0;
 }
 
+/* Writes PATH.tmp and renames it over PATH, so a full disk or a crash
+ * leaves the previous file whole. -1 with errno on failure. */
 static int write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
     if (!f) return -1;
-    fputs(text, f);
-    return fclose(f);
+    int bad = fputs(text, f) < 0 || fflush(f) != 0;
+    int saved = bad ? errno : 0;
+    if (fclose(f) != 0 && !bad) bad = 1, saved = errno;
+    if (!bad && rename(tmp, path) == 0) return 0;
+    if (!bad) saved = errno;
+    unlink(tmp);
+    errno = saved;
+    return -1;
 }
 
 /* Reads the first `keep` data rows of metrics.csv into the curves, and
@@ -345,11 +393,42 @@ static int reload_metrics(const char *path, int64_t keep, double *train, double 
     int rc = row == keep ? 0 : -1;
     if (!rc) {
         kept[used] = 0;
-        rc = write_text(path, kept);
+        rc = write_text(path, kept) ? -2 : 0; /* -2: could not rewrite it (errno) */
     }
     td_free(kept);
     return rc;
 }
+
+/* A step gave a NaN/Inf loss or gradient. Replays it (same weights, batch
+ * and noise: rng is the model generator as it was before the step) with the
+ * tape's finite check on, so the message names the op where the first
+ * NaN/Inf appeared; the check costs nothing while training goes well.
+ * Returns 1 if the weights are still finite (the step can be skipped). */
+static int explain_non_finite(run_model *rm, td_tensor xb, td_rng rng, int64_t epoch, char *why,
+                              size_t len) {
+    const char *param = non_finite_param(rm->params);
+    if (param) {
+        snprintf(why, len, "parameter '%s' already holds NaN/Inf (the previous update overflowed)", param);
+        return 0;
+    }
+    td_tape_reset(rm->tape);
+    td_tape_set_check_finite(rm->tape, 1);
+    cli_terms tm;
+    td_var *loss = rm->ops->train_loss(rm->m, rm->tape, td_const(rm->tape, xb), &rng, epoch, &tm);
+    if (!td_tape_finite_error(rm->tape)) {
+        td_params_zero_grad(rm->params);
+        (void)td_backward(rm->tape, loss);
+    }
+    const char *e = td_tape_finite_error(rm->tape);
+    snprintf(why, len, "%s", e ? e : "(replaying the step with the finite check did not reproduce it)");
+    td_tape_set_check_finite(rm->tape, 0);
+    td_tape_reset(rm->tape);
+    td_params_zero_grad(rm->params);
+    return 1;
+}
+
+/* --on-nan skip gives up after this many NaN/Inf steps in a row. */
+enum { MAX_SKIPS_IN_A_ROW = 10 };
 
 static int cmd_train(int argc, char **argv) {
     cli_config c;
@@ -358,18 +437,21 @@ static int cmd_train(int argc, char **argv) {
     unsigned char given[128] = {0};
     int rc = cli_parse(OPT_TRAIN, "tinyad", argc, argv, 2, &c, &kind, given);
     if (rc) return rc < 0 ? CLI_OK : rc;
+    /* From here on Ctrl-C / SIGTERM only ask the run to stop after saving. */
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
     char run[4096], ckpt[4200], path[4200];
     td_checkpoint *resume = NULL;
     if (c.resume[0]) {
         /* The run's own config, with the few overrides that are allowed. */
-        static const char *may_change[] = {"epochs", "threads", "data", "resume"};
+        static const char *may_change[] = {"epochs", "threads", "data", "resume", "on-nan"};
         for (int i = 0; i < 128; i++) {
             if (!given[i]) continue;
             int ok = 0;
-            for (int k = 0; k < 4; k++) ok |= i == cli_option_index(may_change[k]);
+            for (int k = 0; k < 5; k++) ok |= i == cli_option_index(may_change[k]);
             if (!ok)
                 return usage_fail(OPT_TRAIN, "%s", "with --resume the run's own config is used; only "
-                                  "--epochs, --threads and --data may be given");
+                                  "--epochs, --threads, --data and --on-nan may be given");
         }
         snprintf(ckpt, sizeof ckpt, "%s/checkpoint.tdc", c.resume);
         resume = td_checkpoint_open(ckpt);
@@ -389,6 +471,7 @@ static int cmd_train(int argc, char **argv) {
         if (given[cli_option_index("epochs")]) r.epochs = c.epochs;
         if (given[cli_option_index("data")]) snprintf(r.data, sizeof r.data, "%s", c.data);
         r.threads = c.threads;
+        snprintf(r.on_nan, sizeof r.on_nan, "%s", c.on_nan);
         snprintf(run, sizeof run, "%s", c.resume);
         c = r;
     } else {
@@ -478,8 +561,9 @@ static int cmd_train(int argc, char **argv) {
                      (long long)start_epoch);
             status = usage_fail(OPT_TRAIN, "%s", msg);
         }
-        if (!status && reload_metrics(path, start_epoch, train_curve, val_curve))
-            status = fail("metrics.csv of the run is missing or shorter than its checkpoint");
+        if (!status && (rc = reload_metrics(path, start_epoch, train_curve, val_curve)))
+            status = rc == -2 ? fail_write("rewrite", path)
+                              : fail("metrics.csv of the run is missing or shorter than its checkpoint");
         if (!status)
             fprintf(stderr, "resuming %s at epoch %lld%s\n", run, (long long)start_epoch + 1,
                     ex.batches_done ? " (mid-epoch)" : "");
@@ -494,11 +578,11 @@ static int cmd_train(int argc, char **argv) {
             snprintf(header, sizeof header,
                      "epoch,train_loss,train_recon,train_%s,val_loss,val_recon,val_%s,lr,beta,seconds\n",
                      rm.ops->reg_name, rm.ops->reg_name);
-            if (write_text(path, header)) status = fail("cannot write metrics.csv in the run directory");
+            if (write_text(path, header)) status = fail_write("write", path);
         }
     }
     snprintf(path, sizeof path, "%s/config.txt", run);
-    if (!status && write_text(path, config_text)) status = fail("cannot write config.txt");
+    if (!status && write_text(path, config_text)) status = fail_write("write", path);
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.tdc", run);
 
     td_schedule sched = {TD_SCHED_CONSTANT, c.gamma, c.step_size};
@@ -508,13 +592,17 @@ static int cmd_train(int argc, char **argv) {
     td_batcher b;
     td_batcher_init(&b, &d.train, c.batch, 1, bin, &order, &noise);
     const int tty = isatty(2);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
     /* Tests stop a run after N steps as if interrupted (deterministically). */
     const char *stop_env = getenv("TINYAD_STOP_AFTER_STEPS");
     int64_t stop_after = stop_env ? atoll(stop_env) : -1, steps = 0;
+    const int skip_nan = !strcmp(c.on_nan, "skip");
+    int64_t skipped_in_row = 0, skipped = 0;
+    int have_ckpt = resume != NULL; /* a good checkpoint is on disk */
+    if (!status && stop_requested)
+        fprintf(stderr, "interrupted before the first step: nothing to save%s\n",
+                have_ckpt ? " (the checkpoint is unchanged)" : "");
 
-    for (int64_t epoch = start_epoch; epoch < c.epochs && !status; epoch++) {
+    for (int64_t epoch = start_epoch; epoch < c.epochs && !status && !stop_requested; epoch++) {
         const double lr = td_schedule_lr(&sched, c.lr, epoch);
         const double t0 = now();
         double sums[3] = {0, 0, 0};
@@ -533,19 +621,42 @@ static int cmd_train(int argc, char **argv) {
         while (!status && (rows = td_batcher_next(&b, &xb)) > 0) {
             td_tape_reset(rm.tape);
             cli_terms tm;
+            const td_rng rng_before = model_rng; /* to replay the step if it goes wrong */
             td_var *loss = rm.ops->train_loss(rm.m, rm.tape, td_const(rm.tape, xb), &model_rng, epoch, &tm);
-            if (!isfinite(tm.loss)) {
-                char msg[256];
-                snprintf(msg, sizeof msg, "the loss became %g at epoch %lld, step %lld: try a lower "
-                         "--lr or --clip 10", tm.loss, (long long)epoch + 1, (long long)batch_i + 1);
-                status = fail(msg);
+            int non_finite = !isfinite(tm.loss);
+            if (!non_finite) {
+                td_params_zero_grad(rm.params);
+                if (td_backward(rm.tape, loss)) {
+                    status = fail(td_error());
+                    break;
+                }
+                non_finite = !grads_finite(rm.params) ? 2 : 0;
+            }
+            if (non_finite) { /* never let NaN/Inf into the weights */
+                char why[400], msg[700];
+                const int weights_ok = explain_non_finite(&rm, xb, rng_before, epoch, why, sizeof why);
+                snprintf(msg, sizeof msg, "%s at epoch %lld, step %lld (of %lld): %s",
+                         non_finite == 2 ? "NaN/Inf in the gradient" : "the loss is NaN/Inf",
+                         (long long)epoch + 1, (long long)batch_i + 1, (long long)td_batcher_count(&b), why);
+                if (tty) fputc('\n', stderr);
+                if (skip_nan && weights_ok && ++skipped_in_row < MAX_SKIPS_IN_A_ROW) {
+                    fprintf(stderr, "tinyad: %s; step skipped (--on-nan skip)\n", msg);
+                    skipped++;
+                    batch_i++;
+                    if (++steps == stop_after) stop_requested = 1;
+                    if (stop_requested && b.pos < b.d->n) break;
+                    continue;
+                }
+                fprintf(stderr, "tinyad: %s\n", msg);
+                fprintf(stderr, "tinyad: stopped%s; %s%s; try a lower --lr or --clip 10%s\n",
+                        skip_nan ? weights_ok ? " after 10 skipped steps in a row" : " (the weights cannot be "
+                        "recovered by skipping)" : "", have_ckpt ? "the last good checkpoint is unchanged: " :
+                        "no checkpoint had been written yet", have_ckpt ? ckpt : "",
+                        skip_nan ? "" : " (or --on-nan skip)");
+                status = CLI_FAIL;
                 break;
             }
-            td_params_zero_grad(rm.params);
-            if (td_backward(rm.tape, loss)) {
-                status = fail(td_error());
-                break;
-            }
+            skipped_in_row = 0;
             td_optimizer_step(rm.opt, lr);
             sums[0] += tm.loss, sums[1] += tm.recon, sums[2] += tm.reg;
             seen += rows;
@@ -572,6 +683,13 @@ static int cmd_train(int argc, char **argv) {
                         "`tinyad train %s --resume %s`\n", (long long)epoch + 1, ckpt, c.kind, run);
             break;
         }
+        if (seen == 0) { /* --on-nan skip skipped the whole epoch */
+            char msg[200];
+            snprintf(msg, sizeof msg, "every step of epoch %lld gave NaN/Inf and was skipped; stopped",
+                     (long long)epoch + 1);
+            status = fail(msg);
+            break;
+        }
         const double secs = now() - t0;
         td_rng er = td_rng_stream(&base, RNG_EVAL + (uint64_t)epoch);
         cli_terms v = d.val.n ? eval_dataset(&rm, &d.val, &er) : (cli_terms){NAN, NAN, NAN};
@@ -582,13 +700,16 @@ static int cmd_train(int argc, char **argv) {
         val_curve[epoch] = v.loss;
         snprintf(path, sizeof path, "%s/metrics.csv", run);
         FILE *f = fopen(path, "a");
-        if (!f) {
-            status = fail("cannot append to metrics.csv");
+        int ok = f && fprintf(f, "%lld,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6g,%.6g,%.3f\n", (long long)epoch + 1,
+                              sums[0] / n, sums[1] / n, sums[2] / n, v.loss, v.recon, v.reg, lr, beta, secs) > 0
+                 && fflush(f) == 0;
+        int err = errno;
+        if (f && fclose(f) && ok) ok = 0, err = errno;
+        if (!ok) { /* a partial row is dropped by --resume, which keeps one row per saved epoch */
+            errno = err;
+            status = fail_write("append to", path);
             break;
         }
-        fprintf(f, "%lld,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6g,%.6g,%.3f\n", (long long)epoch + 1, sums[0] / n,
-                sums[1] / n, sums[2] / n, v.loss, v.recon, v.reg, lr, beta, secs);
-        fclose(f);
         if (tty) fputs("\r\033[K", stderr); /* the summary line replaces the bar */
         char val_text[64] = "";
         if (d.val.n) snprintf(val_text, sizeof val_text, "  val %.3f", v.loss);
@@ -604,6 +725,7 @@ static int cmd_train(int argc, char **argv) {
             status = fail(td_error());
             break;
         }
+        have_ckpt = 1;
         if (stop_requested) {
             fprintf(stderr, "interrupted: saved %s after epoch %lld; continue with "
                     "`tinyad train %s --resume %s`\n", ckpt, (long long)epoch + 1, c.kind, run);
@@ -617,6 +739,9 @@ static int cmd_train(int argc, char **argv) {
                 "latent.png%s, curve.png)\n", run, prior ? "samples.png, " : "",
                 rm.ops->filters ? "filters.png, " : "", prior && c.latent == 2 ? ", manifold.png" : "");
     }
+    if (skipped)
+        fprintf(stderr, "tinyad: %lld step%s skipped for NaN/Inf (--on-nan skip)\n", (long long)skipped,
+                skipped == 1 ? "" : "s");
     if (!status && stop_requested) status = CLI_INTERRUPTED;
     td_batcher_release(&b);
     td_free(train_curve);
