@@ -7,6 +7,7 @@
  * Exit status: 0 ok, 1 runtime failure, 2 bad command line, 130 stopped by
  * Ctrl-C / SIGTERM after saving the checkpoint. */
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -54,6 +55,46 @@ static int usage_fail(int cmd, const char *fmt, const char *arg) {
     fprintf(stderr, "\n\n");
     cli_usage(stderr, cmd, "tinyad");
     return CLI_USAGE;
+}
+
+/* Upper limits the option table does not express: sizes past these overflow
+ * int64 shapes or the OpenMP runtime (which crashes at ~100000 threads)
+ * long before they are useful. 0, or 1 with the reason in msg. */
+static int over_limits(int cmd, const cli_config *c, char *msg, size_t len) {
+    static const struct {
+        const char *flag;
+        size_t offset;
+        int cmds;
+        int64_t max;
+    } lim[] = {
+        {"epochs", offsetof(cli_config, epochs), OPT_TRAIN, 1000000},
+        {"latent", offsetof(cli_config, latent), OPT_TRAIN, 1 << 24},
+        {"samples", offsetof(cli_config, samples), OPT_TRAIN, 1 << 20},
+        {"iw-k", offsetof(cli_config, iw_k), OPT_TRAIN | OPT_EVAL, 1 << 20},
+        {"threads", offsetof(cli_config, threads), OPT_TRAIN | OPT_EVAL | OPT_SAMPLE, 1024},
+        {"n", offsetof(cli_config, n), OPT_SAMPLE, 65536},
+    };
+    for (size_t i = 0; i < sizeof lim / sizeof *lim; i++) {
+        const int64_t v = *(const int64_t *)((const char *)c + lim[i].offset);
+        if (!(lim[i].cmds & cmd) || v <= lim[i].max) continue;
+        snprintf(msg, len, "--%s %lld is too large (at most %lld)", lim[i].flag, (long long)v,
+                 (long long)lim[i].max);
+        return 1;
+    }
+    int64_t h[64];
+    const int nh = cmd == OPT_TRAIN ? cli_parse_hidden(c->hidden, h, 64) : 0;
+    for (int i = 0; i < nh; i++)
+        if (h[i] > 1 << 24) {
+            snprintf(msg, len, "--hidden: a layer of %lld units is too large (at most %d)", (long long)h[i],
+                     1 << 24);
+            return 1;
+        }
+    return 0;
+}
+
+static int check_limits(int cmd, const cli_config *c) {
+    char msg[160];
+    return over_limits(cmd, c, msg, sizeof msg) ? usage_fail(cmd, "%s", msg) : 0;
 }
 
 static void set_threads(int64_t n) {
@@ -486,7 +527,7 @@ static int cmd_train(int argc, char **argv) {
         else
             snprintf(run, sizeof run, "runs/%s-%lld", c.kind, (long long)c.seed);
     }
-    if ((rc = cli_config_check(&c))) {
+    if ((rc = cli_config_check(&c)) || (rc = check_limits(OPT_TRAIN, &c))) {
         td_checkpoint_close(resume);
         return rc;
     }
@@ -732,8 +773,12 @@ static int cmd_train(int argc, char **argv) {
             break;
         }
     }
-    if (!status && !stop_requested) {
+    /* A Ctrl-C during the pictures (every epoch is saved by then) lets them
+     * finish: the run is complete, and says so with status 0. */
+    const int interrupted = stop_requested;
+    if (!status && !interrupted) {
         write_pictures(run, &rm, &d, train_curve, val_curve, c.epochs, (uint64_t)c.seed);
+        if (stop_requested) fprintf(stderr, "interrupt received while writing the pictures: finished them\n");
         const int prior = rm.ops->has_prior;
         fprintf(stderr, "run directory: %s (config.txt, metrics.csv, checkpoint.tdc, %srecon.png, %s"
                 "latent.png%s, curve.png)\n", run, prior ? "samples.png, " : "",
@@ -742,7 +787,7 @@ static int cmd_train(int argc, char **argv) {
     if (skipped)
         fprintf(stderr, "tinyad: %lld step%s skipped for NaN/Inf (--on-nan skip)\n", (long long)skipped,
                 skipped == 1 ? "" : "s");
-    if (!status && stop_requested) status = CLI_INTERRUPTED;
+    if (!status && interrupted) status = CLI_INTERRUPTED;
     td_batcher_release(&b);
     td_free(train_curve);
     td_free(val_curve);
@@ -765,6 +810,11 @@ static int open_run(const char *arg, cli_config *c, run_model *rm, int64_t input
     if (!ck) return -1;
     cli_config_defaults(c);
     int rc = cli_config_from_text(c, td_checkpoint_config(ck));
+    char why[160];
+    if (!rc && over_limits(OPT_TRAIN, c, why, sizeof why)) { /* a file we did not write */
+        td_set_error("its config is unusable: %s", why);
+        rc = -1;
+    }
     if (!rc) {
         snprintf(c->kind, sizeof c->kind, "%s", td_checkpoint_kind(ck));
         rc = build_model(c, c->input > 0 ? c->input : input_hint, 0, rm);
@@ -793,6 +843,7 @@ static int cmd_eval(int argc, char **argv) {
         cli_usage(stderr, OPT_EVAL, "tinyad");
         return CLI_USAGE;
     }
+    if ((rc = check_limits(OPT_EVAL, &a))) return rc;
     set_threads(a.threads);
     cli_config c;
     run_model rm;
@@ -874,6 +925,7 @@ static int cmd_sample(int argc, char **argv) {
         cli_usage(stderr, OPT_SAMPLE, "tinyad");
         return CLI_USAGE;
     }
+    if ((rc = check_limits(OPT_SAMPLE, &a))) return rc;
     set_threads(a.threads);
     cli_config c;
     run_model rm;
