@@ -636,6 +636,9 @@ static int cmd_train(int argc, char **argv) {
     /* Tests stop a run after N steps as if interrupted (deterministically). */
     const char *stop_env = getenv("TINYAD_STOP_AFTER_STEPS");
     int64_t stop_after = stop_env ? atoll(stop_env) : -1, steps = 0;
+    /* ... and poison the input of step N with a NaN (the --on-nan paths). */
+    const char *nan_env = getenv("TINYAD_TEST_NAN_STEP");
+    const int64_t nan_step = nan_env ? atoll(nan_env) : -1;
     const int skip_nan = !strcmp(c.on_nan, "skip");
     int64_t skipped_in_row = 0, skipped = 0;
     int have_ckpt = resume != NULL; /* a good checkpoint is on disk */
@@ -663,6 +666,7 @@ static int cmd_train(int argc, char **argv) {
             td_tape_reset(rm.tape);
             cli_terms tm;
             const td_rng rng_before = model_rng; /* to replay the step if it goes wrong */
+            if (steps + 1 == nan_step) xb.data[0] = NAN;
             td_var *loss = rm.ops->train_loss(rm.m, rm.tape, td_const(rm.tape, xb), &model_rng, epoch, &tm);
             int non_finite = !isfinite(tm.loss);
             if (!non_finite) {
