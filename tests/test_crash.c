@@ -251,7 +251,7 @@ static void signal_test(int iterations) {
     snprintf(prev, sizeof prev, "%s/sig-prev.tdc", h_tmp);
     int sent = 0, mid = 0, boundary = 0, early = 0, no_handler = 0, rounds = 0, finished_first = 0;
     h_system("rm -rf '%s'", run);
-    for (int i = 0; i < iterations + 20 && (sent < iterations || h_exists(ck)); i++) {
+    for (int i = 0; i < 3 * iterations + 20 && (sent < iterations || h_exists(ck)); i++) {
         const int have = h_exists(ck);
         if (have) {
             h_copy(ck, prev);
@@ -300,8 +300,9 @@ static void signal_test(int iterations) {
     }
     CHECK(sent >= iterations && !h_exists(ck), "signals sent %d, run unfinished: %d", sent, h_exists(ck));
     printf("SIGINT/SIGTERM: %d signals, %d runs stopped and resumed to the end, every one identical to the "
-           "uninterrupted run; saved mid-epoch %d, at an epoch's end %d, before the first step %d, before the "
-           "handler was installed %d (nothing changed)\n", sent, rounds, mid, boundary, early, no_handler);
+           "uninterrupted run; saved mid-epoch %d, at an epoch's end %d, before the first step %d, while the "
+           "pictures were written (finished them, status 0) %d, before the handler was installed %d (nothing "
+           "changed)\n", sent, rounds, mid, boundary, early, finished_first, no_handler);
 }
 
 /* ---- 3. full disk, read-only directory ------------------------------------------------ */
