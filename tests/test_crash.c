@@ -43,6 +43,14 @@ static void unmount_all(void) {
         }
 }
 
+/* meson's timeout sends SIGTERM: leave no mount behind in the build tree */
+static void on_term(int sig) {
+    for (int i = 0; i < 2; i++)
+        if (mounts[i][0]) umount2(mounts[i], MNT_DETACH);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 static int try_mount_tmpfs(int slot, const char *dir, const char *size) {
     mkdir(dir, 0777);
     char opts[64];
@@ -487,6 +495,8 @@ int main(int argc, char **argv) {
     snprintf(old, sizeof old, "%s/crash_tmp/ro", t && *t ? t : "/tmp");
     umount2(old, MNT_DETACH);
     atexit(unmount_all);
+    signal(SIGTERM, on_term);
+    signal(SIGINT, on_term);
     h_init(argv[1], "crash");
 
     const char *seed_env = getenv("TINYAD_KILL_SEED");
