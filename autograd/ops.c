@@ -281,7 +281,7 @@ UNARY_BACKWARD(log_backward, g[i] / x[i])
 UNARY_EXAMPLE(log_example, td_log, TD_GC_POSITIVE)
 
 td_var *td_softplus(td_tape *t, td_var *a) { return unary(t, TD_OP_SOFTPLUS, TD_UN_SOFTPLUS, a); }
-UNARY_BACKWARD(softplus_backward, g[i] * (td_real)td_sigmoid_scalar(x[i]))
+UNARY_BACKWARD(softplus_backward, g[i] * (td_real)td_sigmoid_r(x[i]))
 UNARY_EXAMPLE(softplus_example, td_softplus, TD_GC_ANY)
 
 td_var *td_sigmoid(td_tape *t, td_var *a) { return unary(t, TD_OP_SIGMOID, TD_UN_SIGMOID, a); }
@@ -289,7 +289,7 @@ UNARY_BACKWARD(sigmoid_backward, g[i] * y[i] * (1 - y[i]))
 UNARY_EXAMPLE(sigmoid_example, td_sigmoid, TD_GC_ANY)
 
 td_var *td_log_sigmoid(td_tape *t, td_var *a) { return unary(t, TD_OP_LOG_SIGMOID, TD_UN_LOGSIGMOID, a); }
-UNARY_BACKWARD(log_sigmoid_backward, g[i] * (td_real)td_sigmoid_scalar(-x[i]))
+UNARY_BACKWARD(log_sigmoid_backward, g[i] * (td_real)td_sigmoid_r(-x[i]))
 UNARY_EXAMPLE(log_sigmoid_example, td_log_sigmoid, TD_GC_ANY)
 
 td_var *td_tanh(td_tape *t, td_var *a) { return unary(t, TD_OP_TANH, TD_UN_TANH, a); }
@@ -464,25 +464,32 @@ static void check_target(const char *op, td_var *logits, td_var *target) {
         shape_fail(op, logits, target, "logits and target shapes differ");
 }
 
+/* The gradient sigmoid(x) - y comes out of the forward kernel (same
+ * exponentials) when the op will be differentiated; backward only scales
+ * it. The target is a constant. */
+static td_tensor bce_grad_buffer(td_tape *t, const td_var *out, const td_var *logits) {
+    return out->requires_grad ? tmp_like(t, logits->value.shape) : (td_tensor){0};
+}
+
 td_var *td_bce_logits(td_tape *t, td_var *logits, td_var *target) {
     check_target("bce_logits", logits, target);
     td_var *out = td_tape_new_var(t, logits->value.shape, "bce_logits", logits, NULL, NULL);
-    const td_real *x = logits->value.data, *y = target->value.data;
-    for (int64_t i = 0; i < out->value.size; i++)
-        out->value.data[i] = (td_real)(td_softplus_scalar(x[i]) - y[i] * x[i]);
+    td_tensor d = bce_grad_buffer(t, out, logits);
+    td_k_bce_logits(logits->value.data, target->value.data, out->value.size, out->value.data,
+                    d.data);
     td_node *n = td_tape_record(t, TD_OP_BCE_LOGITS, out, 1, logits, NULL, NULL);
-    if (n) n->saved = target->value;
+    if (n) n->saved = d;
     return out;
 }
-/* d/dx [softplus(x) - y x] = sigmoid(x) - y; the target is a constant. */
+/* d/dx [softplus(x) - y x] = sigmoid(x) - y, saved by the forward. */
 static void bce_logits_backward(td_tape *t, td_node *n) {
     (void)t;
-    const td_real *x = n->in[0]->value.data, *y = n->saved.data, *g = n->out->grad.data;
+    const td_real *d = n->saved.data, *g = n->out->grad.data;
     td_real *dx = n->in[0]->grad.data;
-    int64_t cols = td_tensor_cols(&n->in[0]->value);
-    int rows_form = n->op == TD_OP_BCE_LOGITS_ROWS; /* g has one entry per row */
-    for (int64_t i = 0; i < n->in[0]->value.size; i++)
-        dx[i] += g[rows_form ? i / cols : i] * ((td_real)td_sigmoid_scalar(x[i]) - y[i]);
+    /* the rows form has one g per row; the elementwise form, one per entry */
+    const int64_t size = n->in[0]->value.size,
+                  cols = n->op == TD_OP_BCE_LOGITS_ROWS ? td_tensor_cols(&n->in[0]->value) : 1;
+    td_k_add_scaled_rows(dx, g, d, size / cols, cols);
 }
 static td_var *bce_example(td_tape *t, td_gc *g, int v, int rows_form) {
     if (v) return NULL;
@@ -496,14 +503,11 @@ td_var *td_bce_logits_rows(td_tape *t, td_var *logits, td_var *target) {
     check_target("bce_logits_rows", logits, target);
     int64_t cols = td_tensor_cols(&logits->value), rows = td_tensor_rows_count(&logits->value);
     td_var *out = td_tape_new_var(t, TD_SHAPE(rows, 1), "bce_logits_rows", logits, NULL, NULL);
-    const td_real *x = logits->value.data, *y = target->value.data;
-    for (int64_t r = 0; r < rows; r++) {
-        double acc = 0;
-        for (int64_t j = r * cols; j < (r + 1) * cols; j++) acc += td_softplus_scalar(x[j]) - y[j] * x[j];
-        out->value.data[r] = (td_real)acc;
-    }
+    td_tensor d = bce_grad_buffer(t, out, logits);
+    td_k_bce_logits_rows(logits->value.data, target->value.data, rows, cols, out->value.data,
+                         d.data);
     td_node *n = td_tape_record(t, TD_OP_BCE_LOGITS_ROWS, out, 1, logits, NULL, NULL);
-    if (n) n->saved = target->value;
+    if (n) n->saved = d;
     return out;
 }
 static td_var *bce_logits_rows_example(td_tape *t, td_gc *g, int v) { return bce_example(t, g, v, 1); }

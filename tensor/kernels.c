@@ -26,14 +26,12 @@
 #ifdef TD_DOUBLE
 #define R_EXP exp
 #define R_LOG log
-#define R_LOG1P log1p
 #define R_TANH tanh
 #define R_SQRT sqrt
 #define R_FABS fabs
 #else
 #define R_EXP expf
 #define R_LOG logf
-#define R_LOG1P log1pf
 #define R_TANH tanhf
 #define R_SQRT sqrtf
 #define R_FABS fabsf
@@ -187,16 +185,6 @@ void td_k_binary(td_binop op, td_tensor *out, const td_tensor *a, const td_tenso
 
 /* ---- elementwise unary -------------------------------------------------- */
 
-/* Stable forms in td_real (kernels.h has the double versions). */
-static inline td_real r_softplus(td_real x) {
-    return x > 0 ? x + R_LOG1P(R_EXP(-x)) : R_LOG1P(R_EXP(x));
-}
-static inline td_real r_sigmoid(td_real x) {
-    /* exp of a non-positive number only: never overflows. */
-    const td_real e = R_EXP(-R_FABS(x));
-    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
-}
-
 void td_k_unary(td_unop op, td_tensor *out, const td_tensor *a) {
     TD_ASSERT(out->size == a->size, "td_k_unary: sizes differ (%lld vs %lld)",
               (long long)out->size, (long long)a->size);
@@ -208,9 +196,9 @@ void td_k_unary(td_unop op, td_tensor *out, const td_tensor *a) {
     case TD_UN_NEG: UN(-v);
     case TD_UN_EXP: UN(R_EXP(v));
     case TD_UN_LOG: UN(R_LOG(v));
-    case TD_UN_SOFTPLUS: UN(r_softplus(v));
-    case TD_UN_SIGMOID: UN(r_sigmoid(v));
-    case TD_UN_LOGSIGMOID: UN(-r_softplus(-v));
+    case TD_UN_SOFTPLUS: UN(td_softplus_r(v));
+    case TD_UN_SIGMOID: UN(td_sigmoid_r(v));
+    case TD_UN_LOGSIGMOID: UN(-td_softplus_r(-v));
     case TD_UN_TANH: UN(R_TANH(v));
     /* v < 0 ? 0 : v rather than v > 0 ? v : 0 so a NaN passes through. */
     case TD_UN_RELU: UN(v < 0 ? (td_real)0 : v);
@@ -299,6 +287,60 @@ double td_k_max(const td_tensor *a) {
         m = block_max(x, n, m);
     }
     return m;
+}
+
+/* ---- binary cross-entropy with logits ------------------------------------ */
+
+/* loss = softplus(x) - y x and (d not NULL) d = sigmoid(x) - y over n
+ * elements, from one t = e^-|x| each; the loop vectorizes (vmath.h). */
+static void bce_run(const td_real *restrict x, const td_real *restrict y, int64_t n,
+                    td_real *restrict loss, td_real *restrict d) {
+    if (d) {
+        for (int64_t j = 0; j < n; j++) {
+            const td_real v = x[j], t = td_exp_neg_abs(v);
+            loss[j] = td_softplus_from(v, t) - y[j] * v;
+            d[j] = td_sigmoid_from(v, t) - y[j];
+        }
+    } else {
+        for (int64_t j = 0; j < n; j++) loss[j] = td_softplus_r(x[j]) - y[j] * x[j];
+    }
+}
+
+#define BCE_CHUNK 1024 /* elements of a row in the stack buffer at once */
+
+/* One row's loss: chunks summed with block_sum, chunk sums in order. */
+static td_real bce_row(const td_real *x, const td_real *y, int64_t n, td_real *d) {
+    td_real l[BCE_CHUNK];
+    double total = 0;
+    for (int64_t j = 0; j < n; j += BCE_CHUNK) {
+        const int64_t len = min64(BCE_CHUNK, n - j);
+        bce_run(x + j, y + j, len, l, d ? d + j : NULL);
+        total += block_sum(l, len);
+    }
+    return (td_real)total;
+}
+
+void td_k_bce_logits_rows(const td_real *x, const td_real *y, int64_t rows, int64_t cols,
+                          td_real *loss, td_real *dlogits) {
+    PAR_FOR_IF(rows * cols > TD_PARALLEL_MIN, r, rows,
+        loss[r] = bce_row(x + r * cols, y + r * cols, cols, dlogits ? dlogits + r * cols : NULL););
+}
+
+void td_k_bce_logits(const td_real *x, const td_real *y, int64_t n, td_real *loss,
+                     td_real *dlogits) {
+    const int64_t nb = (n + BCE_CHUNK - 1) / BCE_CHUNK;
+    PAR_FOR_IF(n > TD_PARALLEL_MIN, b, nb,
+        const int64_t j = b * BCE_CHUNK;
+        bce_run(x + j, y + j, min64(BCE_CHUNK, n - j), loss + j, dlogits ? dlogits + j : NULL););
+}
+
+void td_k_add_scaled_rows(td_real *y, const td_real *scale, const td_real *x, int64_t rows,
+                          int64_t cols) {
+    PAR_FOR_IF(rows * cols > TD_PARALLEL_MIN, r, rows,
+        td_real *restrict yr = y + r * cols;
+        const td_real *restrict xr = x + r * cols;
+        const td_real s = scale[r];
+        for (int64_t j = 0; j < cols; j++) yr[j] += s * xr[j];);
 }
 
 /* ---- reductions over one axis ------------------------------------------- */

@@ -9,6 +9,7 @@
 #define TD_KERNELS_H
 
 #include "tensor.h"
+#include "vmath.h"
 
 #define TD_PARALLEL_MIN 32768
 
@@ -37,15 +38,20 @@ void td_k_affine(td_tensor *out, const td_tensor *a, td_real mul, td_real add);
 /* y += alpha * x (same size). */
 void td_k_axpy(td_tensor *y, td_real alpha, const td_tensor *x);
 
-/* Stable scalar forms, shared by the kernels and the autograd ops. */
-static inline double td_softplus_scalar(double x) {
-    return x > 0 ? x + __builtin_log1p(__builtin_exp(-x)) : __builtin_log1p(__builtin_exp(x));
-}
-static inline double td_sigmoid_scalar(double x) {
-    if (x >= 0) return 1.0 / (1.0 + __builtin_exp(-x));
-    double e = __builtin_exp(x);
-    return e / (1.0 + e);
-}
+/* Binary cross-entropy with logits x against targets y in [0, 1], fused
+ * for the VAE's decoder: loss[r] = sum over row r of softplus(x) - y x
+ * (summed in double in a fixed order), and, when dlogits is not NULL, the
+ * gradient dlogits = sigmoid(x) - y from the same exponentials. x, y and
+ * dlogits are rows x cols. td_k_bce_logits is the elementwise form
+ * (loss has rows x cols entries). */
+void td_k_bce_logits_rows(const td_real *x, const td_real *y, int64_t rows, int64_t cols,
+                          td_real *loss, td_real *dlogits);
+void td_k_bce_logits(const td_real *x, const td_real *y, int64_t n, td_real *loss,
+                     td_real *dlogits);
+/* y[r, :] += scale[r] * x[r, :] for rows x cols matrices (a gradient
+ * with one factor per row, as the backward of a row sum). */
+void td_k_add_scaled_rows(td_real *y, const td_real *scale, const td_real *x, int64_t rows,
+                          int64_t cols);
 
 /* Reductions over all elements (accumulated in double, fixed blocking). */
 double td_k_sum(const td_tensor *a);

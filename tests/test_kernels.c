@@ -247,6 +247,88 @@ static void test_unary(void) {
     td_tensor_release(&p), td_tensor_release(&q);
 }
 
+/* vmath.h against double libm on a dense sweep: the relative error in
+ * units of the precision's epsilon. In float these are the vectorized
+ * polynomial forms; in double, libm itself. */
+static double rel_err(double got, double want) {
+    return want == 0 ? fabs(got) : fabs(got - want) / fabs(want);
+}
+
+static void test_vmath(void) {
+    const double eps = sizeof(td_real) == 4 ? 0x1p-23 : 0x1p-52;
+    const int n = 200001;
+    double e_exp = 0, e_log1p = 0, e_sp = 0, e_sig = 0;
+    for (int i = 0; i < n; i++) {
+        const td_real x = (td_real)(-87.0 * i / (n - 1)); /* [-87, 0] */
+        e_exp = fmax(e_exp, rel_err(td_exp_nonpos(x), exp((double)x)));
+        const td_real u = (td_real)((double)i / (n - 1)); /* [0, 1] */
+        e_log1p = fmax(e_log1p, rel_err(td_log1p_unit(u), log1p((double)u)));
+        const td_real v = (td_real)(-90.0 + 180.0 * i / (n - 1)); /* [-90, 90] */
+        const double dv = v;
+        const double sp = dv > 0 ? dv + log1p(exp(-dv)) : log1p(exp(dv)), sg = 1 / (1 + exp(-dv));
+        if (v > -87) { /* below, float results are subnormal and flushed */
+            e_sp = fmax(e_sp, rel_err(td_softplus_r(v), sp));
+            e_sig = fmax(e_sig, rel_err(td_sigmoid_r(v), sg));
+        } else {
+            e_sp = fmax(e_sp, fabs(td_softplus_r(v) - sp) > 0x1p-126 ? 1 : 0);
+            e_sig = fmax(e_sig, fabs(td_sigmoid_r(v) - sg) > 0x1p-126 ? 1 : 0);
+        }
+    }
+    CHECK(e_exp <= 2 * eps, "exp: max relative error %.2f eps", e_exp / eps);
+    CHECK(e_log1p <= 2 * eps, "log1p: max relative error %.2f eps", e_log1p / eps);
+    printf("vmath: max relative error exp %.2f, log1p %.2f, softplus %.2f, sigmoid %.2f eps\n",
+           e_exp / eps, e_log1p / eps, e_sp / eps, e_sig / eps);
+    CHECK(e_sp <= 4 * eps, "softplus: max relative error %.2f eps", e_sp / eps);
+    CHECK(e_sig <= 4 * eps, "sigmoid: max relative error %.2f eps", e_sig / eps);
+    /* tiny arguments: log1p(t) ~ t, exp(-0) = 1, flush below ln(FLT_MIN) */
+    CHECK(rel_err(td_log1p_unit((td_real)1e-30), 1e-30) <= 2 * eps, "log1p(1e-30)");
+    CHECK(td_exp_nonpos(0) == 1 && td_exp_nonpos(-200) == 0 && td_exp_nonpos(-INFINITY) == 0,
+          "exp at 0, -200, -inf");
+    CHECK(isnan(td_exp_nonpos(NAN)) && isnan(td_softplus_r(NAN)) && isnan(td_sigmoid_r(NAN)),
+          "NaN passes through");
+}
+
+/* The fused cross-entropy kernels against the definition in double. */
+static void test_bce(void) {
+    const int64_t rows = 5, cols = 1500; /* more than one chunk per row */
+    td_tensor x = rand_tensor(TD_SHAPE(rows, cols)), y = td_tensor_zeros(TD_SHAPE(rows, cols));
+    for (int64_t i = 0; i < x.size; i++) {
+        x.data[i] *= 10; /* logits in [-30, 30) */
+        y.data[i] = (td_real)(0.5 + 0.5 * lcg());
+    }
+    x.data[7] = 100, x.data[8] = -100; /* saturated */
+    td_real loss[5], *d = td_alloc(sizeof(td_real) * (size_t)x.size);
+    td_real *le = td_alloc(sizeof(td_real) * (size_t)x.size), *de = td_alloc(sizeof(td_real) * (size_t)x.size);
+    td_k_bce_logits_rows(x.data, y.data, rows, cols, loss, d);
+    td_k_bce_logits(x.data, y.data, x.size, le, de);
+    int bad_d = 0, bad_e = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        double want = 0;
+        for (int64_t j = r * cols; j < (r + 1) * cols; j++) {
+            const double v = x.data[j], w = y.data[j];
+            const double l = (v > 0 ? v + log1p(exp(-v)) : log1p(exp(v))) - w * v;
+            const double g = 1 / (1 + exp(-v)) - w;
+            want += l;
+            bad_d += fabs(d[j] - g) > 8 * RTOL;
+            bad_e += fabs(le[j] - l) > 8 * RTOL * (1 + fabs(l)) || de[j] != d[j];
+        }
+        CHECK_CLOSE(loss[r], want, 0, 8 * RTOL);
+    }
+    CHECK(bad_d == 0, "bce gradient: %d wrong", bad_d);
+    CHECK(bad_e == 0, "elementwise bce: %d wrong", bad_e);
+    /* without the gradient buffer: the same losses */
+    td_real loss2[5];
+    td_k_bce_logits_rows(x.data, y.data, rows, cols, loss2, NULL);
+    CHECK(memcmp(loss, loss2, sizeof loss) == 0, "loss is the same without the gradient");
+
+    /* y[r, :] += s[r] x[r, :] */
+    td_real s3[2] = {2, -1}, xs[6] = {1, 2, 3, 4, 5, 6}, ys[6] = {1, 1, 1, 1, 1, 1};
+    td_k_add_scaled_rows(ys, s3, xs, 2, 3);
+    CHECK(ys[0] == 3 && ys[2] == 7 && ys[3] == -3 && ys[5] == -5, "add_scaled_rows");
+    td_free(d), td_free(le), td_free(de);
+    td_tensor_release(&x), td_tensor_release(&y);
+}
+
 static void test_reductions(void) {
     td_real v[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
     td_tensor a = td_tensor_from(TD_SHAPE(10), v);
@@ -375,6 +457,8 @@ static void test_threads(void) {
 int main(void) {
     test_binary();
     test_unary();
+    test_vmath();
+    test_bce();
     test_reductions();
     test_copy_finite();
     test_threads();
