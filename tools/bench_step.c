@@ -1,0 +1,180 @@
+/* bench_step: one VAE training step, timed by phase, with allocations and
+ * peak memory. The model is the canonical one (784-400-20, ReLU, Bernoulli
+ * logits, Adam 1e-3, batch 128), the step the same as `tinyad train` runs:
+ * tape reset, forward + loss, zero-grad, backward, gradient finiteness
+ * check, Adam update.
+ *
+ *   bench_step [--threads N] [--reps R] [--steps S] [--batch B]
+ *
+ * The batch is synthetic (uniform [0, 1] pixels): the step's cost does not
+ * depend on the values. After 20 warm-up steps, R samples each time S steps;
+ * the figures are per step: median, and min..max over the samples. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "../models/vae.h"
+#include "../nn/optim.h"
+#include "../tensor/kernels.h"
+#include "../tensor/random.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+enum { PH_FORWARD, PH_ZERO, PH_BACKWARD, PH_CHECK, PH_OPTIM, PH_STEP, NPH };
+static const char *phase_names[NPH] = {"forward+loss", "zero-grad", "backward", "finite-check",
+                                       "adam", "step"};
+
+typedef struct bench {
+    td_vae m;
+    td_params *p;
+    td_optimizer *opt;
+    td_tape *tape;
+    td_rng rng;
+    td_tensor x;
+} bench;
+
+/* One training step; t[phase] += seconds. Returns 0 if the loss and the
+ * gradients are finite. */
+static int step(bench *b, double t[NPH]) {
+    double t0 = now();
+    td_tape_reset(b->tape);
+    td_vae_terms terms;
+    td_var *loss = td_vae_loss(b->tape, &b->m, td_const(b->tape, b->x), &b->rng, 1.0, &terms);
+    double t1 = now();
+    td_params_zero_grad(b->p);
+    double t2 = now();
+    if (td_backward(b->tape, loss)) return -1;
+    double t3 = now();
+    const td_tensor g = td_tensor_wrap(TD_SHAPE(b->p->total), b->p->grads);
+    int ok = td_k_all_finite(&g);
+    double t4 = now();
+    td_optimizer_step(b->opt, 1e-3);
+    double t5 = now();
+    t[PH_FORWARD] += t1 - t0, t[PH_ZERO] += t2 - t1, t[PH_BACKWARD] += t3 - t2;
+    t[PH_CHECK] += t4 - t3, t[PH_OPTIM] += t5 - t4, t[PH_STEP] += t5 - t0;
+    return ok ? 0 : -1;
+}
+
+static long arg_long(int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "bench_step: %s needs a value\n", argv[*i]);
+        exit(2);
+    }
+    char *end;
+    long v = strtol(argv[++*i], &end, 10);
+    if (*end || v < 1) {
+        fprintf(stderr, "bench_step: %s %s: expected a positive integer\n", argv[*i - 1], argv[*i]);
+        exit(2);
+    }
+    return v;
+}
+
+int main(int argc, char **argv) {
+    long threads = 0, reps = 9, steps = 50, batch = 128;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads")) threads = arg_long(argc, argv, &i);
+        else if (!strcmp(argv[i], "--reps")) reps = arg_long(argc, argv, &i);
+        else if (!strcmp(argv[i], "--steps")) steps = arg_long(argc, argv, &i);
+        else if (!strcmp(argv[i], "--batch")) batch = arg_long(argc, argv, &i);
+        else {
+            fprintf(stderr, "usage: bench_step [--threads N] [--reps R] [--steps S] [--batch B]\n");
+            return 2;
+        }
+    }
+#ifdef _OPENMP
+    if (threads) omp_set_num_threads((int)threads);
+    threads = omp_get_max_threads();
+#else
+    threads = 1;
+#endif
+
+    bench b;
+    td_vae_config cfg = td_vae_defaults();
+    b.p = td_params_create();
+    if (td_vae_init(&b.m, b.p, &cfg)) {
+        fprintf(stderr, "bench_step: %s\n", td_error());
+        return 1;
+    }
+    td_rng_init(&b.rng, 1);
+    td_params_finalize(b.p, &b.rng);
+    b.opt = td_optimizer_create(b.p, td_optim_defaults(TD_OPT_ADAM));
+    b.tape = td_tape_create();
+    b.x = td_tensor_zeros(TD_SHAPE(batch, cfg.input));
+    td_rng_uniform(&b.rng, b.x.data, b.x.size, 0, 1);
+
+    double scratch[NPH] = {0};
+    for (int i = 0; i < 20; i++)
+        if (step(&b, scratch)) {
+            fprintf(stderr, "bench_step: the loss or a gradient is not finite\n");
+            return 1;
+        }
+    const int64_t allocs0 = td_alloc_count();
+    double *samples = calloc((size_t)(reps * NPH), sizeof(double));
+    for (long r = 0; r < reps; r++) {
+        double t[NPH] = {0};
+        for (long s = 0; s < steps; s++) step(&b, t);
+        for (int ph = 0; ph < NPH; ph++) samples[ph * reps + r] = 1e3 * t[ph] / (double)steps;
+    }
+    const int64_t allocs = td_alloc_count() - allocs0;
+
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("bench_step: VAE 784-400-20 relu, batch %ld, Adam; %ld threads; %s%s%s\n", batch,
+           threads,
+#if defined(__AVX512F__)
+           "AVX-512",
+#elif defined(__AVX2__)
+           "AVX2",
+#else
+           "baseline ISA",
+#endif
+#ifdef _OPENMP
+           ", OpenMP",
+#else
+           ", no OpenMP",
+#endif
+#ifdef TD_DOUBLE
+           ", double"
+#else
+           ", float"
+#endif
+    );
+    printf("compiler %s; %ld samples of %ld steps after 20 warm-up steps\n", __VERSION__, reps,
+           steps);
+    printf("%-14s %10s %10s %10s %8s\n", "phase", "median ms", "min", "max", "share");
+    for (int ph = 0; ph < NPH; ph++) {
+        double *s = samples + ph * reps;
+        qsort(s, (size_t)reps, sizeof *s, cmp_double);
+        const double med = s[reps / 2], step_med = samples[PH_STEP * reps + reps / 2];
+        printf("%-14s %10.3f %10.3f %10.3f %7.1f%%\n", phase_names[ph], med, s[0], s[reps - 1],
+               100 * med / step_med);
+    }
+    const double step_ms = samples[PH_STEP * reps + reps / 2];
+    printf("images/s %.0f; epoch of 60000 images at this rate %.2f s\n", 1e3 * (double)batch / step_ms,
+           60000.0 / (double)batch * step_ms / 1e3);
+    printf("allocations per step after warm-up: %.3f (%lld in %ld steps)\n",
+           (double)allocs / (double)(reps * steps), (long long)allocs, reps * steps);
+    printf("peak resident memory: %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
+
+    free(samples);
+    td_tensor_release(&b.x);
+    td_tape_destroy(b.tape);
+    td_optimizer_destroy(b.opt);
+    td_params_destroy(b.p);
+    return 0;
+}
