@@ -166,10 +166,15 @@ static void test_training_and_bounds(const td_dataset *d) {
     harness_init(&h, &cfg, d, 7, TD_BINARIZE_NONE);
     const double before = eval_loss(&h, d, 99);
     double first = 0, last = 0;
+    int64_t allocs_after_first = 0; /* the performance issue: a step allocates nothing */
     for (int e = 0; e < 8; e++) {
+        const int64_t a0 = td_alloc_count();
         last = train_epoch(&h);
         if (!e) first = last;
+        else allocs_after_first += td_alloc_count() - a0;
     }
+    CHECK(allocs_after_first == 0, "training steps after the first epoch allocated %lld times",
+          (long long)allocs_after_first);
     const double after = eval_loss(&h, d, 99);
     printf("loss per image: before %.2f, first epoch %.2f, last epoch %.2f, after %.2f\n", before, first,
            last, after);
