@@ -26,13 +26,11 @@
 #ifdef TD_DOUBLE
 #define R_EXP exp
 #define R_LOG log
-#define R_TANH tanh
 #define R_SQRT sqrt
 #define R_FABS fabs
 #else
 #define R_EXP expf
 #define R_LOG logf
-#define R_TANH tanhf
 #define R_SQRT sqrtf
 #define R_FABS fabsf
 #endif
@@ -199,7 +197,7 @@ void td_k_unary(td_unop op, td_tensor *out, const td_tensor *a) {
     case TD_UN_SOFTPLUS: UN(td_softplus_r(v));
     case TD_UN_SIGMOID: UN(td_sigmoid_r(v));
     case TD_UN_LOGSIGMOID: UN(-td_softplus_r(-v));
-    case TD_UN_TANH: UN(R_TANH(v));
+    case TD_UN_TANH: UN(td_tanh_r(v));
     /* v < 0 ? 0 : v rather than v > 0 ? v : 0 so a NaN passes through. */
     case TD_UN_RELU: UN(v < 0 ? (td_real)0 : v);
     case TD_UN_SQUARE: UN(v * v);

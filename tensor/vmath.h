@@ -11,7 +11,7 @@
  * libm, so the finite-difference checks still run against correctly
  * rounded functions. Accuracy in float, measured by tests/test_kernels.c
  * against double libm on a dense sweep: exp and log1p within 2 ulp,
- * softplus and sigmoid within 4 ulp (relative), except that exp of x below
+ * softplus, sigmoid and tanh within 4 ulp (relative), except that exp of x below
  * ln(FLT_MIN) ~ -87.34 is flushed to 0 (no subnormal results). */
 #ifndef TD_VMATH_H
 #define TD_VMATH_H
@@ -26,6 +26,7 @@
 static inline td_real td_fabs_r(td_real x) { return fabs(x); }
 static inline td_real td_exp_nonpos(td_real x) { return exp(x); }
 static inline td_real td_log1p_unit(td_real t) { return log1p(t); }
+static inline td_real td_tanh_r(td_real x) { return tanh(x); }
 
 #else
 
@@ -75,6 +76,21 @@ static inline float td_log1p_unit(float t) {
     p = p * w + 1.0f / 3;
     p = p * w + 1.0f;
     return 2.0f * u * p;
+}
+
+/* tanh: for |x| < 0.625 the Cephes tanhf odd polynomial (1 - e^-2|x|
+ * would cancel there), else sign(x) (1 - 2 t / (1 + t)) with t = e^-2|x|;
+ * both are computed and one selected, so the loop stays branch-free. */
+static inline float td_tanh_r(float x) {
+    const float ax = fabsf(x), z = x * x;
+    float p = -5.70498872745e-3f;
+    p = p * z + 2.06390887954e-2f;
+    p = p * z - 5.37397155531e-2f;
+    p = p * z + 1.33314422036e-1f;
+    p = p * z - 3.33332819422e-1f;
+    const float small = p * z * x + x;
+    const float t = td_exp_nonpos(-2.0f * ax), big = 1.0f - 2.0f * t / (1.0f + t);
+    return ax < 0.625f ? small : copysignf(big, x);
 }
 
 #endif

@@ -257,7 +257,7 @@ static double rel_err(double got, double want) {
 static void test_vmath(void) {
     const double eps = sizeof(td_real) == 4 ? 0x1p-23 : 0x1p-52;
     const int n = 200001;
-    double e_exp = 0, e_log1p = 0, e_sp = 0, e_sig = 0;
+    double e_exp = 0, e_log1p = 0, e_sp = 0, e_sig = 0, e_tanh = 0;
     for (int i = 0; i < n; i++) {
         const td_real x = (td_real)(-87.0 * i / (n - 1)); /* [-87, 0] */
         e_exp = fmax(e_exp, rel_err(td_exp_nonpos(x), exp((double)x)));
@@ -265,6 +265,8 @@ static void test_vmath(void) {
         e_log1p = fmax(e_log1p, rel_err(td_log1p_unit(u), log1p((double)u)));
         const td_real v = (td_real)(-90.0 + 180.0 * i / (n - 1)); /* [-90, 90] */
         const double dv = v;
+        const td_real w = (td_real)(-10.0 + 20.0 * i / (n - 1)); /* [-10, 10], through 0 */
+        e_tanh = fmax(e_tanh, rel_err(td_tanh_r(w), tanh((double)w)));
         const double sp = dv > 0 ? dv + log1p(exp(-dv)) : log1p(exp(dv)), sg = 1 / (1 + exp(-dv));
         if (v > -87) { /* below, float results are subnormal and flushed */
             e_sp = fmax(e_sp, rel_err(td_softplus_r(v), sp));
@@ -276,8 +278,11 @@ static void test_vmath(void) {
     }
     CHECK(e_exp <= 2 * eps, "exp: max relative error %.2f eps", e_exp / eps);
     CHECK(e_log1p <= 2 * eps, "log1p: max relative error %.2f eps", e_log1p / eps);
-    printf("vmath: max relative error exp %.2f, log1p %.2f, softplus %.2f, sigmoid %.2f eps\n",
-           e_exp / eps, e_log1p / eps, e_sp / eps, e_sig / eps);
+    printf("vmath: max relative error exp %.2f, log1p %.2f, softplus %.2f, sigmoid %.2f, tanh %.2f eps\n",
+           e_exp / eps, e_log1p / eps, e_sp / eps, e_sig / eps, e_tanh / eps);
+    CHECK(e_tanh <= 4 * eps, "tanh: max relative error %.2f eps", e_tanh / eps);
+    CHECK(td_tanh_r((td_real)1e-30) == (td_real)1e-30 && td_tanh_r(100) == 1 && td_tanh_r(-100) == -1 &&
+              isnan(td_tanh_r(NAN)), "tanh at 1e-30, +-100, NaN");
     CHECK(e_sp <= 4 * eps, "softplus: max relative error %.2f eps", e_sp / eps);
     CHECK(e_sig <= 4 * eps, "sigmoid: max relative error %.2f eps", e_sig / eps);
     /* tiny arguments: log1p(t) ~ t, exp(-0) = 1, flush below ln(FLT_MIN) */
