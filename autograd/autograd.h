@@ -100,6 +100,10 @@ td_var *td_relu(td_tape *t, td_var *a);
 td_var *td_square(td_tape *t, td_var *a);
 td_var *td_sqrt(td_tape *t, td_var *a);
 td_var *td_abs(td_tape *t, td_var *a);
+/* min(max(a, lo), hi) elementwise (lo <= hi); the gradient passes where
+ * lo < a < hi and is 0 elsewhere. Keeps a value off the poles of log, div, ...
+ * A NaN stays NaN. */
+td_var *td_clamp(td_tape *t, td_var *a, td_real lo, td_real hi);
 
 /* Reductions. sum/mean give a [1] var; sum_axis and logsumexp_axis keep the
  * reduced dim with size 1 (so the result broadcasts against the input). */

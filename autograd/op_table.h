@@ -15,7 +15,7 @@ typedef enum td_op_id {
     TD_OP_ADD_SCALAR, TD_OP_MUL_SCALAR,
     TD_OP_MATMUL, TD_OP_BIAS_ADD, TD_OP_LINEAR,
     TD_OP_EXP, TD_OP_LOG, TD_OP_SOFTPLUS, TD_OP_SIGMOID, TD_OP_LOG_SIGMOID,
-    TD_OP_TANH, TD_OP_RELU, TD_OP_SQUARE, TD_OP_SQRT, TD_OP_ABS,
+    TD_OP_TANH, TD_OP_RELU, TD_OP_SQUARE, TD_OP_SQRT, TD_OP_ABS, TD_OP_CLAMP,
     TD_OP_SUM, TD_OP_MEAN, TD_OP_SUM_AXIS, TD_OP_LOGSUMEXP_AXIS,
     TD_OP_RESHAPE, TD_OP_SLICE_COLS, TD_OP_CONCAT_COLS,
     TD_OP_BCE_LOGITS, TD_OP_BCE_LOGITS_ROWS,
@@ -31,7 +31,7 @@ typedef struct td_node {
     int n_in;
     td_var *in[TD_MAX_INPUTS];
     td_var *out;
-    double scalar;                   /* op parameter: the s of add_scalar etc. */
+    double scalar, scalar2;          /* op parameters: the s of add_scalar etc.; clamp's lo, hi */
     int64_t iparam[2];               /* op parameters: axis, transposes, slice start */
     td_tensor saved;                 /* what backward needs beyond in/out values */
 } td_node;

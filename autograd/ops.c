@@ -312,6 +312,33 @@ td_var *td_abs(td_tape *t, td_var *a) { return unary(t, TD_OP_ABS, TD_UN_ABS, a)
 UNARY_BACKWARD(abs_backward, x[i] > 0 ? g[i] : x[i] < 0 ? -g[i] : 0)
 UNARY_EXAMPLE(abs_example, td_abs, TD_GC_AWAY)
 
+td_var *td_clamp(td_tape *t, td_var *a, td_real lo, td_real hi) {
+    TD_ASSERT(lo <= hi, "td_clamp: lo (%g) must not exceed hi (%g)", (double)lo, (double)hi);
+    td_var *out = td_tape_new_var(t, a->value.shape, "clamp", a, NULL, NULL);
+    const td_real *x = a->value.data;
+    td_real *y = out->value.data;
+    for (int64_t i = 0; i < a->value.size; i++) y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
+    td_node *n = td_tape_record(t, TD_OP_CLAMP, out, 1, a, NULL, NULL);
+    if (n) n->scalar = lo, n->scalar2 = hi;
+    return out;
+}
+/* dx += g where lo < x < hi (strictly: 0 at the bounds and outside) */
+static void clamp_backward(td_tape *t, td_node *n) {
+    (void)t;
+    const td_real lo = (td_real)n->scalar, hi = (td_real)n->scalar2;
+    const td_real *x = n->in[0]->value.data, *g = n->out->grad.data;
+    td_real *dx = n->in[0]->grad.data;
+    for (int64_t i = 0; i < n->out->value.size; i++) dx[i] += x[i] > lo && x[i] < hi ? g[i] : 0;
+}
+/* |x| in [0.2, 2], bounds at +-0.1 and +-5: every value is at least 0.1 from
+ * a bound, so finite differences never straddle one. Variant 0 clamps the
+ * negative values at lo, variant 1 the positive ones at hi. */
+static td_var *clamp_example(td_tape *t, td_gc *g, int v) {
+    if (v >= 2) return NULL;
+    td_var *x = td_gc_input(g, t, v ? TD_SHAPE(2, 3, 4) : TD_SHAPE(7), TD_GC_AWAY, 1);
+    return v ? td_clamp(t, x, -5, (td_real)0.1) : td_clamp(t, x, (td_real)-0.1, 5);
+}
+
 /* ===== reductions ================================================================ */
 
 td_var *td_sum(td_tape *t, td_var *a) {
@@ -597,6 +624,7 @@ td_op_info td_ops[TD_OP_COUNT] = {
     [TD_OP_SQUARE] = {"square", 1, square_backward, square_example},
     [TD_OP_SQRT] = {"sqrt", 1, sqrt_backward, sqrt_example},
     [TD_OP_ABS] = {"abs", 1, abs_backward, abs_example},
+    [TD_OP_CLAMP] = {"clamp", 1, clamp_backward, clamp_example},
     [TD_OP_SUM] = {"sum", 1, sum_backward, sum_example},
     [TD_OP_MEAN] = {"mean", 1, sum_backward, mean_example},
     [TD_OP_SUM_AXIS] = {"sum_axis", 1, sum_axis_backward, sum_axis_example},

@@ -50,12 +50,16 @@ td_var *td_sparsity_l1(td_tape *t, td_var *h) {
 
 /* sum_j KL(rho || q_j) = C - rho sum_j log q_j - (1 - rho) sum_j log(1 - q_j),
  * C = code * (rho log rho + (1 - rho) log(1 - rho)), so the value is the
- * KL itself (0 at q = rho), not just something with the same gradient. */
+ * KL itself (0 at q = rho), not just something with the same gradient.
+ * q is clamped to [TD_SAE_Q_MIN, 1 - TD_SAE_Q_MIN] before the logs: in float a
+ * sigmoid code saturates, so a unit's mean can be exactly 0 or 1, and log(0)
+ * would make the loss and its gradient Inf/NaN. */
 td_var *td_sparsity_kl(td_tape *t, td_var *h, double rho) {
     TD_ASSERT(h->value.shape.ndim == 2, "td_sparsity_kl: codes must be [rows, units]");
     const int64_t rows = h->value.shape.d[0], units = h->value.shape.d[1];
     /* the column mean: no mean_axis op, so sum_axis then scale */
     td_var *q = td_mul_scalar(t, td_sum_axis(t, h, 0), (td_real)(1.0 / (double)rows));
+    q = td_clamp(t, q, (td_real)TD_SAE_Q_MIN, (td_real)(1 - TD_SAE_Q_MIN));
     td_var *log_q = td_sum(t, td_log(t, q));
     td_var *log_1mq = td_sum(t, td_log(t, td_add_scalar(t, td_neg(t, q), 1)));
     const double c = (double)units * (rho * log(rho) + (1 - rho) * log(1 - rho));

@@ -6,7 +6,9 @@
  *   l1  lambda * mean over images of sum_j |h_j|
  *   kl  beta * sum_j KL(rho || rho_hat_j), rho_hat_j = mean over the batch
  *       of h_j (needs a sigmoid code, so rho_hat is in (0, 1)):
- *       KL(rho || q) = rho log(rho / q) + (1 - rho) log((1 - rho) / (1 - q))
+ *       KL(rho || q) = rho log(rho / q) + (1 - rho) log((1 - rho) / (1 - q)),
+ *       with q clamped to [TD_SAE_Q_MIN, 1 - TD_SAE_Q_MIN] (a saturated float
+ *       sigmoid gives q of exactly 0 or 1; the clamped q has no gradient)
  * `weight` is lambda or beta. */
 #ifndef TD_SAE_H
 #define TD_SAE_H
@@ -37,6 +39,8 @@ int td_sae_init(td_sae *m, td_params *p, const td_sae_config *cfg);
 /* The penalties alone (unweighted), from autograd ops: [1] vars. */
 td_var *td_sparsity_l1(td_tape *t, td_var *h);
 td_var *td_sparsity_kl(td_tape *t, td_var *h, double rho);
+/* The KL penalty's clamp on the mean activations q (see above). */
+#define TD_SAE_Q_MIN 1e-6
 /* weight * the configured penalty. */
 td_var *td_sae_penalty(td_tape *t, const td_sae_config *c, td_var *h);
 

@@ -4,7 +4,8 @@
  *   dae  trained on masked inputs, it restores clean images better than a
  *        plain AE of the same size and budget
  *   sae  the KL penalty pulls mean activations to rho; a larger L1 weight
- *        gives smaller, sparser codes
+ *        gives smaller, sparser codes; the KL penalty and its gradient stay
+ *        finite when the codes saturate at exactly 0 or 1
  * plus config text round trips. The linear algebra the checks need (a
  * Jacobi eigen-solver, Gram-Schmidt) is written here, in double, so it is
  * independent of the library. */
@@ -418,6 +419,51 @@ static void test_sae(void) {
           large.dead_units, small.dead_units);
 }
 
+/* The KL penalty when the codes saturate: every unit's mean activation is
+ * exactly 0 (or exactly 1), as a float sigmoid code gives. log(q) or
+ * log(1 - q) would be -Inf; the clamp of q to [1e-6, 1 - 1e-6] keeps the
+ * penalty finite (the KL at the clamped q) and its gradient finite (0: the
+ * clamped q does not move). Directly on the codes, and through a sigmoid of
+ * +-200 (which rounds to exactly 0 and 1 in float). */
+static void test_sae_kl_saturated(void) {
+    enum { ROWS = 4, UNITS = 6 };
+    const double rho = 0.05;
+    td_tape *t = td_tape_create();
+    for (int through_sigmoid = 0; through_sigmoid < 2; through_sigmoid++)
+        for (int one = 0; one < 2; one++) {
+            const char *what = one ? "all 1" : "all 0";
+            td_tape_reset(t);
+            td_tape_set_check_finite(t, 1); /* a NaN/Inf anywhere fails with the op's name */
+            td_var *x = td_param_create("codes", TD_SHAPE(ROWS, UNITS));
+            const td_real v = through_sigmoid ? (one ? 200 : -200) : (td_real)one;
+            for (int64_t i = 0; i < x->value.size; i++) x->value.data[i] = v;
+            td_var *h = through_sigmoid ? td_sigmoid(t, x) : x;
+            for (int64_t i = 0; i < h->value.size; i++)
+                CHECK(h->value.data[i] == (td_real)one, "codes %s: h = %.9g", what, (double)h->value.data[i]);
+            td_var *pen = td_sparsity_kl(t, h, rho);
+            const double q = one ? 1 - TD_SAE_Q_MIN : TD_SAE_Q_MIN;
+            const double want = UNITS * (rho * log(rho / q) + (1 - rho) * log((1 - rho) / (1 - q)));
+            const double got = pen->value.data[0];
+            CHECK(isfinite(got), "codes %s%s: KL penalty %g", what, through_sigmoid ? " (sigmoid)" : "", got);
+            CHECK(fabs(got - want) <= 1e-2 * want, "codes %s: KL penalty %.6g, want %.6g (the KL at q = %g)",
+                  what, got, want, q);
+            const int rc = td_backward(t, pen);
+            const char *err = td_tape_finite_error(t);
+            CHECK(rc == 0 && !err, "codes %s%s: backward: %s", what, through_sigmoid ? " (sigmoid)" : "",
+                  err ? err : td_error());
+            int64_t bad = 0;
+            for (int64_t i = 0; i < x->grad.size; i++) bad += !isfinite(x->grad.data[i]) || x->grad.data[i] != 0;
+            CHECK(bad == 0, "codes %s%s: %lld of %lld gradient values are not 0 (e.g. %g)", what,
+                  through_sigmoid ? " (sigmoid)" : "", (long long)bad, (long long)x->grad.size,
+                  (double)x->grad.data[0]);
+            td_tape_set_check_finite(t, 0);
+            td_param_destroy(x);
+        }
+    printf("sae/kl with saturated codes: penalty and gradient finite (q clamped to [%g, 1 - %g])\n",
+           TD_SAE_Q_MIN, TD_SAE_Q_MIN);
+    td_tape_destroy(t);
+}
+
 /* The corruptions do what they say, at the level asked for. */
 static void test_corruptions(void) {
     enum { N = 20000 };
@@ -497,9 +543,10 @@ static double now(void) {
 }
 
 int main(void) {
-    void (*parts[])(void) = {test_config_text, test_corruptions, test_ae_pca, test_sae, test_dae};
-    const char *names[] = {"config text", "corruptions", "ae/pca", "sae", "dae"};
-    for (int i = 0; i < 5; i++) {
+    void (*parts[])(void) = {test_config_text, test_corruptions, test_sae_kl_saturated, test_ae_pca, test_sae,
+                             test_dae};
+    const char *names[] = {"config text", "corruptions", "sae/kl saturated", "ae/pca", "sae", "dae"};
+    for (int i = 0; i < 6; i++) {
         double t0 = now();
         parts[i]();
         printf("  (%s: %.1f s)\n", names[i], now() - t0);
