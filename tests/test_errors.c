@@ -148,6 +148,70 @@ static void make_run(void) {
     CHECK(rc == 0, "training run: status %d: %s", rc, h_slurp(h_err));
 }
 
+/* A copy of the run in h_tmp/NAME whose checkpoint lacks the entries whose
+ * names start with `drop` (NULL: none) and has the entry `set` (NULL:
+ * nothing added) holding n bytes. */
+static void altered_run(const char *name, const char *drop, const char *set, const void *bytes, size_t n,
+                        char *dir, size_t len) {
+    char cmd[4096], path[1500];
+    snprintf(dir, len, "%s/%s", h_tmp, name);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", dir, run, dir);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    td_archive *a = td_archive_read(ck), *b = td_archive_create();
+    CHECK(a != NULL, "read %s: %s", ck, td_error());
+    for (int i = 0; a && i < td_archive_count(a); i++) {
+        const char *e = td_archive_name(a, i);
+        td_shape s;
+        if (drop && !strncmp(e, drop, strlen(drop))) continue;
+        if (td_archive_tensor_shape(a, e, &s) == 0) {
+            td_tensor t = td_tensor_zeros(s);
+            td_archive_get_tensor(a, e, &t);
+            td_archive_put_tensor(b, e, &t);
+            td_tensor_release(&t);
+        } else {
+            size_t k = 0;
+            const void *d = td_archive_get_bytes(a, e, &k);
+            td_archive_put_bytes(b, e, d, k);
+        }
+    }
+    if (set) td_archive_put_bytes(b, set, bytes, n);
+    snprintf(path, sizeof path, "%s/checkpoint.tdc", dir);
+    CHECK(td_archive_write(b, path) == 0, "write %s: %s", path, td_error());
+    if (a) td_archive_destroy(a);
+    td_archive_destroy(b);
+}
+
+/* The run state is one 8-byte (u64) entry per field (docs/formats.md,
+ * "Checkpoint extras"). A checkpoint without one of them, one written by an
+ * older tinyad (the raw struct, extra.run_state), or one whose state does
+ * not fit the data is refused by --resume; the older one still evaluates. */
+static void run_state_errors(void) {
+    static const char *entries[] = {"run.order.seed", "run.order.counter", "run.noise.seed", "run.noise.counter",
+                                    "run.batches_done", "run.seen", "run.loss_sum", "run.recon_sum", "run.reg_sum"};
+    char dir[1400], name[1500];
+    td_archive *a = td_archive_read(ck);
+    CHECK(a != NULL, "read %s: %s", ck, td_error());
+    for (size_t i = 0; a && i < sizeof entries / sizeof *entries; i++) {
+        size_t len = 0;
+        snprintf(name, sizeof name, "extra.%s", entries[i]);
+        const void *p = td_archive_get_bytes(a, name, &len);
+        CHECK(p && len == 8, "the checkpoint's %s: %s", name, p ? "not 8 bytes" : "missing");
+        altered_run("run_no_entry", name, NULL, NULL, 0, dir, sizeof dir);
+        FAIL(name, "train --resume '%s' --epochs 3", dir);
+        CHECK(strstr(h_slurp(h_err), "is missing, so training cannot resume"), "%s", h_slurp(h_err));
+    }
+    if (a) td_archive_destroy(a);
+    static const uint8_t old_state[72]; /* the older tinyad's struct on x86-64 */
+    altered_run("run_old", "extra.run.", "extra.run_state", old_state, sizeof old_state, dir, sizeof dir);
+    FAIL("it was written by an older tinyad", "train --resume '%s' --epochs 3", dir);
+    snprintf(name, sizeof name, "eval '%s' --json", dir);
+    CHECK(h_run(NULL, name) == 0 && strstr(h_slurp(h_out), "\"test_loss\""), "eval of an older checkpoint: %s",
+          h_slurp(h_err));
+    const uint8_t many[8] = {0xe8, 0x03}; /* 1000 batches done: more than an epoch has */
+    altered_run("run_unfit", NULL, "extra.run.batches_done", many, sizeof many, dir, sizeof dir);
+    FAIL("does not fit an epoch of", "train --resume '%s' --epochs 3", dir);
+}
+
 static void resume_errors(void) {
     char path[1500];
     USAGE("only --epochs, --threads, --data and --on-nan may be given", "train vae --resume '%s' --lr 0.1", run);
@@ -365,6 +429,7 @@ int main(int argc, char **argv) {
     usage_errors();
     make_run();
     resume_errors();
+    run_state_errors();
     data_errors();
     output_errors();
     checkpoint_errors();

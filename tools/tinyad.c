@@ -342,6 +342,57 @@ typedef struct run_extra {
     uint64_t seen;         /* images in those batches */
 } run_extra;
 
+/* The run state in the checkpoint: one u64 entry ("extra.<name>",
+ * little-endian) per field, so a checkpoint resumes on any machine; the
+ * sums are stored as their IEEE-754 binary64 bit patterns. Listed in
+ * docs/formats.md ("Checkpoint extras"). */
+_Static_assert(sizeof(double) == sizeof(uint64_t), "the sums are stored as 64-bit patterns");
+static const struct {
+    const char *name;
+    size_t offset; /* of a uint64_t or double field of run_extra */
+} run_entries[] = {
+    {"run.order.seed", offsetof(run_extra, order_at_epoch_start) + offsetof(td_rng, seed)},
+    {"run.order.counter", offsetof(run_extra, order_at_epoch_start) + offsetof(td_rng, counter)},
+    {"run.noise.seed", offsetof(run_extra, noise) + offsetof(td_rng, seed)},
+    {"run.noise.counter", offsetof(run_extra, noise) + offsetof(td_rng, counter)},
+    {"run.batches_done", offsetof(run_extra, batches_done)},
+    {"run.seen", offsetof(run_extra, seen)},
+    {"run.loss_sum", offsetof(run_extra, sums) + 0 * sizeof(double)},
+    {"run.recon_sum", offsetof(run_extra, sums) + 1 * sizeof(double)},
+    {"run.reg_sum", offsetof(run_extra, sums) + 2 * sizeof(double)},
+};
+enum { N_RUN_ENTRIES = sizeof run_entries / sizeof *run_entries };
+
+static void put_run_state(td_archive *a, const run_extra *ex) {
+    for (int i = 0; i < N_RUN_ENTRIES; i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)ex + run_entries[i].offset, sizeof v);
+        td_checkpoint_put_u64(a, run_entries[i].name, v);
+    }
+}
+
+/* Reads every run-state entry into ex; -1 with td_error() naming the file
+ * and the first missing entry. */
+static int get_run_state(const td_checkpoint *c, const char *path, run_extra *ex) {
+    for (int i = 0; i < N_RUN_ENTRIES; i++) {
+        uint64_t v;
+        if (td_checkpoint_get_u64(c, run_entries[i].name, &v) == 0) {
+            memcpy((char *)ex + run_entries[i].offset, &v, sizeof v);
+            continue;
+        }
+        size_t len;
+        if (td_checkpoint_get_bytes(c, "run_state", &len))
+            td_set_error("checkpoint '%s': it was written by an older tinyad, whose run state (extra.run_state) is "
+                         "machine-specific, so training cannot resume from it; `tinyad eval` and `sample` "
+                         "still read it (or finish the run with the tinyad that started it)", path);
+        else
+            td_set_error("checkpoint '%s': the run-state entry 'extra.%s' is missing, so training cannot resume "
+                         "exactly (was it written by `tinyad train`?)", path, run_entries[i].name);
+        return -1;
+    }
+    return 0;
+}
+
 /* The first parameter holding a NaN/Inf value, or NULL. */
 static const char *non_finite_param(const td_params *p) {
     for (int i = 0; i < p->count; i++) {
@@ -370,7 +421,7 @@ static int save_checkpoint(const char *path, const char *config_text, run_model 
     td_ckpt_state s = {.kind = rm->ops->kind, .config = config_text, .params = rm->params,
                        .optim = rm->opt, .rng = rng, .epoch = epoch};
     td_archive *a = td_checkpoint_pack(&s);
-    td_checkpoint_put_bytes(a, "run_state", ex, sizeof *ex);
+    put_run_state(a, ex);
     return td_checkpoint_write(a, path);
 }
 
@@ -582,14 +633,17 @@ static int cmd_train(int argc, char **argv) {
     if (resume) {
         td_ckpt_state s = {.kind = c.kind, .config = NULL, .params = rm.params, .optim = rm.opt,
                            .rng = &model_rng};
-        size_t len = 0;
-        const void *p = td_checkpoint_get_bytes(resume, "run_state", &len);
-        if (td_checkpoint_restore(resume, &s)) {
+        if (get_run_state(resume, ckpt, &ex) || td_checkpoint_restore(resume, &s)) {
             status = fail(td_error());
-        } else if (!p || len != sizeof ex) {
-            status = fail("the checkpoint has no run state (was it written by `tinyad train`?)");
+        } else if (ex.batches_done >= (uint64_t)((d.train.n + c.batch - 1) / c.batch) ||
+                   ex.seen > ex.batches_done * (uint64_t)c.batch) {
+            char msg[4600];
+            snprintf(msg, sizeof msg, "checkpoint '%s': its run state (%llu batches, %llu images done in the epoch) does "
+                     "not fit an epoch of %lld training images in batches of %lld", ckpt,
+                     (unsigned long long)ex.batches_done, (unsigned long long)ex.seen, (long long)d.train.n,
+                     (long long)c.batch);
+            status = fail(msg);
         } else {
-            memcpy(&ex, p, sizeof ex);
             start_epoch = (int64_t)s.epoch;
             order = ex.order_at_epoch_start;
             noise = ex.noise;
