@@ -2,7 +2,8 @@
  * usage message, runtime failures exit 1, a tiny training run writes the
  * whole run directory, and --resume (at an epoch boundary or after an
  * interruption mid-epoch) ends with the very same checkpoint, byte for byte,
- * as the run that was never stopped. Synthetic MNIST-format data.
+ * as the run that was never stopped; a fresh run does not overwrite a
+ * trained one without --force. Synthetic MNIST-format data.
  *
  * usage: test_cli PATH_TO_TINYAD */
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include <zlib.h>
 
 #include "check.h"
+#include "nn/checkpoint.h"
 
 static const char *exe;
 static char tmp[1024], data[1100], out_path[1200], err_path[1200];
@@ -116,7 +118,7 @@ static void test_usage(void) {
     static const char *listed[] = {"--data", "--epochs", "--batch", "--lr", "--optimizer", "--hidden",
                                    "--activation", "--latent", "--likelihood", "--beta", "--warmup",
                                    "--samples", "--iw-k", "--binarize", "--seed", "--threads", "--out",
-                                   "--resume", "--val", "--limit", "--clip", "--schedule"};
+                                   "--resume", "--force", "--val", "--limit", "--clip", "--schedule"};
     for (size_t i = 0; i < sizeof listed / sizeof *listed; i++)
         CHECK(strstr(help, listed[i]) != NULL, "train --help does not list %s", listed[i]);
     CHECK(strstr(help, "(default: 128)") && strstr(help, "(default: 20)"), "defaults not shown");
@@ -238,6 +240,49 @@ static void test_runs(void) {
     CHECK(run(NULL, a) == 0, "gaussian run: %s", slurp(err_path));
 }
 
+/* A fresh run into a directory that holds a trained run is refused (status
+ * 2), leaving it untouched; --force overwrites it. */
+static void test_overwrite(void) {
+    char a[4096], rd[1200], keep[1300], p1[1300], p2[1300];
+    const char *common = "--epochs 2 --batch 50 --hidden 16 --latent 2 --val 100 --threads 1";
+    snprintf(rd, sizeof rd, "%s/run_o", tmp);
+    snprintf(keep, sizeof keep, "%s/run_o_keep.tdc", tmp);
+    snprintf(p1, sizeof p1, "%s/checkpoint.tdc", rd);
+    snprintf(p2, sizeof p2, "%s/metrics.csv", rd);
+    snprintf(a, sizeof a, "train vae --data '%s' %s --out '%s'", data, common, rd);
+    CHECK(run(NULL, a) == 0, "first run: %s", slurp(err_path));
+    snprintf(a, sizeof a, "cp '%s' '%s'", p1, keep);
+    CHECK(system(a) == 0, "%s", a);
+    /* the same command again, and another config into the same directory */
+    for (int k = 0; k < 2; k++) {
+        snprintf(a, sizeof a, "train %s --data '%s' %s --out '%s'", k ? "ae" : "vae", data, common, rd);
+        int rc = run(NULL, a);
+        const char *err = slurp(err_path);
+        CHECK(rc == 2 && strstr(err, "already holds a trained run") && strstr(err, "--resume") &&
+              strstr(err, "--force") && strstr(err, "usage"), "second run into %s: status %d: %.400s", rd, rc, err);
+        CHECK(same_file(p1, keep), "a refused run changed the checkpoint");
+    }
+    const char *m = slurp(p2);
+    int lines = 0;
+    for (const char *c = m; *c; c++) lines += *c == '\n';
+    CHECK(lines == 3, "a refused run changed metrics.csv (%d lines)", lines);
+    /* --force is for fresh runs only */
+    snprintf(a, sizeof a, "train vae --resume '%s' --epochs 3 --force", rd);
+    usage_error(a);
+    CHECK(same_file(p1, keep), "train --resume --force changed the checkpoint");
+    /* --force: a 1-epoch run replaces the 2-epoch one */
+    snprintf(a, sizeof a, "train vae --data '%s' %s --epochs 1 --out '%s' --force", data, common, rd);
+    CHECK(run(NULL, a) == 0, "--force: %s", slurp(err_path));
+    td_checkpoint *c = td_checkpoint_open(p1);
+    CHECK(c && td_checkpoint_epoch(c) == 1, "after --force the checkpoint is not the new run's: %s",
+          c ? "another epoch" : td_error());
+    td_checkpoint_close(c);
+    m = slurp(p2);
+    lines = 0;
+    for (const char *q = m; *q; q++) lines += *q == '\n';
+    CHECK(lines == 2, "after --force metrics.csv has %d lines", lines);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: test_cli PATH_TO_TINYAD\n");
@@ -258,5 +303,6 @@ int main(int argc, char **argv) {
     write_data("t10k", 200, 0);
     test_usage();
     test_runs();
+    test_overwrite();
     return check_done("cli");
 }

@@ -43,6 +43,7 @@ typedef struct cli_config {
     int64_t seed, threads, val, limit;
     char out[1024];
     char resume[1024];
+    int64_t force;          /* train --force: a fresh run may replace a trained one in --out */
     char noise[24];         /* dae: masking | gaussian | salt-and-pepper */
     double noise_level;
     char sparsity[8];       /* sae: kl | l1 */

@@ -69,6 +69,8 @@ static const opt opts[] = {
         "train: run directory (default runs/KIND-SEED); sample: PNG file (default samples.png)"),
     STR("resume", resume, "", OPT_TRAIN, 0, NULL,
         "continue the run in this directory (its config is used; --epochs, --threads, --data may change)"),
+    {"force", T_FLAG, offsetof(cli_config, force), 0, "0", 0, 0, OPT_TRAIN, 0, NULL,
+     "let a fresh run overwrite a trained run (checkpoint.tdc) already in the --out directory"},
     /* 0 by default: the PyTorch example, the reference, trains on all 60000 */
     NUM(val, T_INT, "0", 0, 0, OPT_TRAIN,
         "held-out validation images, the last of the training file (e.g. 10000; 0: none)"),

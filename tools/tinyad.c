@@ -577,6 +577,14 @@ static int cmd_train(int argc, char **argv) {
             snprintf(run, sizeof run, "%s", c.out);
         else
             snprintf(run, sizeof run, "runs/%s-%lld", c.kind, (long long)c.seed);
+        /* Never replace an earlier run's checkpoint by accident. */
+        snprintf(ckpt, sizeof ckpt, "%s/checkpoint.tdc", run);
+        if (!c.force && access(ckpt, F_OK) == 0) {
+            char msg[2 * sizeof run + 200];
+            snprintf(msg, sizeof msg, "the run directory %s already holds a trained run (checkpoint.tdc); use "
+                     "`--resume %s` to continue it, another --out, or --force to overwrite it", run, run);
+            return usage_fail(OPT_TRAIN, "%s", msg);
+        }
     }
     if ((rc = cli_config_check(&c)) || (rc = check_limits(OPT_TRAIN, &c))) {
         td_checkpoint_close(resume);
@@ -663,10 +671,13 @@ static int cmd_train(int argc, char **argv) {
             fprintf(stderr, "resuming %s at epoch %lld%s\n", run, (long long)start_epoch + 1,
                     ex.batches_done ? " (mid-epoch)" : "");
     } else {
+        snprintf(ckpt, sizeof ckpt, "%s/checkpoint.tdc", run);
         if (mkdir_p(run)) {
             char msg[4300];
             snprintf(msg, sizeof msg, "cannot create the run directory %s: %s", run, strerror(errno));
             status = fail(msg);
+        } else if (c.force && unlink(ckpt) && errno != ENOENT) { /* --force: the old run is gone */
+            status = fail_write("remove", ckpt);
         } else {
             snprintf(path, sizeof path, "%s/metrics.csv", run);
             char header[256];
