@@ -382,12 +382,14 @@ static int get_run_state(const td_checkpoint *c, const char *path, run_extra *ex
         }
         size_t len;
         if (td_checkpoint_get_bytes(c, "run_state", &len))
-            td_set_error("checkpoint '%s': it was written by an older tinyad, whose run state (extra.run_state) is "
-                         "machine-specific, so training cannot resume from it; `tinyad eval` and `sample` "
-                         "still read it (or finish the run with the tinyad that started it)", path);
+            td_set_error("checkpoint '%s': it was written by an older tinyad, whose run state "
+                         "(extra.run_state) is machine-specific, so training cannot resume from it; "
+                         "`tinyad eval` and `sample` still read it (or finish the run with the tinyad "
+                         "that started it)", path);
         else
-            td_set_error("checkpoint '%s': the run-state entry 'extra.%s' is missing, so training cannot resume "
-                         "exactly (was it written by `tinyad train`?)", path, run_entries[i].name);
+            td_set_error("checkpoint '%s': the run-state entry 'extra.%s' is missing, so training "
+                         "cannot resume exactly (was it written by `tinyad train`?)", path,
+                         run_entries[i].name);
         return -1;
     }
     return 0;
@@ -646,8 +648,8 @@ static int cmd_train(int argc, char **argv) {
         } else if (ex.batches_done >= (uint64_t)((d.train.n + c.batch - 1) / c.batch) ||
                    ex.seen > ex.batches_done * (uint64_t)c.batch) {
             char msg[4600];
-            snprintf(msg, sizeof msg, "checkpoint '%s': its run state (%llu batches, %llu images done in the epoch) does "
-                     "not fit an epoch of %lld training images in batches of %lld", ckpt,
+            snprintf(msg, sizeof msg, "checkpoint '%s': its run state (%llu batches, %llu images done in "
+                     "the epoch) does not fit an epoch of %lld training images in batches of %lld", ckpt,
                      (unsigned long long)ex.batches_done, (unsigned long long)ex.seen, (long long)d.train.n,
                      (long long)c.batch);
             status = fail(msg);
@@ -671,12 +673,11 @@ static int cmd_train(int argc, char **argv) {
             fprintf(stderr, "resuming %s at epoch %lld%s\n", run, (long long)start_epoch + 1,
                     ex.batches_done ? " (mid-epoch)" : "");
     } else {
-        snprintf(ckpt, sizeof ckpt, "%s/checkpoint.tdc", run);
         if (mkdir_p(run)) {
             char msg[4300];
             snprintf(msg, sizeof msg, "cannot create the run directory %s: %s", run, strerror(errno));
             status = fail(msg);
-        } else if (c.force && unlink(ckpt) && errno != ENOENT) { /* --force: the old run is gone */
+        } else if (c.force && unlink(ckpt) && errno != ENOENT) { /* --force: the old run goes */
             status = fail_write("remove", ckpt);
         } else {
             snprintf(path, sizeof path, "%s/metrics.csv", run);
