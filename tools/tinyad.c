@@ -220,6 +220,10 @@ static cli_terms eval_dataset(run_model *rm, const td_dataset *d, td_rng *rng) {
 
 /* ---- pictures ------------------------------------------------------------------------ */
 
+/* The most test images a picture shows (latent.png): all a training run
+ * loads of the test set. */
+enum { PICTURE_TEST_IMAGES = 5000 };
+
 static void picture(const char *dir, const char *name, int rc) {
     if (rc) fprintf(stderr, "tinyad: could not write %s/%s: %s\n", dir, name, td_error());
 }
@@ -278,8 +282,8 @@ static void write_pictures(const char *dir, run_model *rm, const run_data *d, co
         picture(dir, "filters.png", cli_png_grid(path, tiles, units, h, w, 16));
         td_free(tiles);
     }
-    { /* the test codes, coloured by label (first 5000) */
-        const int64_t n = test->n < 5000 ? test->n : 5000, d_lat = rm->ops->latent(rm->m);
+    { /* the test codes, coloured by label (the first PICTURE_TEST_IMAGES) */
+        const int64_t n = test->n < PICTURE_TEST_IMAGES ? test->n : PICTURE_TEST_IMAGES, d_lat = rm->ops->latent(rm->m);
         td_real *codes = td_alloc(sizeof(td_real) * (size_t)(n * d_lat));
         for (int64_t i = 0; i < n; i += 500) {
             const int64_t rows = n - i < 500 ? n - i : 500;
@@ -543,7 +547,7 @@ static int cmd_train(int argc, char **argv) {
     set_threads(c.threads);
 
     run_data d;
-    if ((rc = load_data(&c, c.data[0] ? c.data : NULL, 1, 0, &d))) {
+    if ((rc = load_data(&c, c.data[0] ? c.data : NULL, 1, PICTURE_TEST_IMAGES, &d))) {
         td_checkpoint_close(resume);
         release_data(&d);
         return rc;
