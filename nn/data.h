@@ -66,8 +66,8 @@ void td_dataset_from_pixels(td_dataset *out, int64_t n, int64_t height, int64_t 
 void td_dataset_rows(const td_dataset *d, int64_t first, int64_t count, td_real *out);
 
 /* The last n_val images of all become val, the rest train; both are views
- * of all (which must outlive them), in its storage. n_val may be 0 (val then has n = 0).
- * Returns -1 if n_val >= all->n. */
+ * of all (which must outlive them), in its storage. n_val may be 0 (val
+ * then has n = 0). Returns -1 if n_val >= all->n. */
 int td_dataset_split(const td_dataset *all, int64_t n_val, td_dataset *train, td_dataset *val);
 
 /* x = x > threshold ? 1 : 0, in place. Byte data stays bytes: 0 or 255
