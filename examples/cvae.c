@@ -113,10 +113,13 @@ static void synthetic_digits(td_dataset *d, int64_t n) {
 static void class_means(const td_dataset *d, double *means) {
     int64_t count[CLASSES] = {0};
     memset(means, 0, sizeof(double) * CLASSES * (size_t)d->dim);
+    td_real *row = td_alloc(sizeof(td_real) * (size_t)d->dim);
     for (int64_t i = 0; i < d->n; i++) {
         count[d->labels[i]]++;
-        for (int64_t j = 0; j < d->dim; j++) means[d->labels[i] * d->dim + j] += d->x[i * d->dim + j];
+        td_dataset_rows(d, i, 1, row);
+        for (int64_t j = 0; j < d->dim; j++) means[d->labels[i] * d->dim + j] += row[j];
     }
+    td_free(row);
     for (int c = 0; c < CLASSES; c++)
         for (int64_t j = 0; j < d->dim; j++) means[c * d->dim + j] /= count[c] ? (double)count[c] : 1;
 }
@@ -189,8 +192,12 @@ int main(void) {
     const double acc = (double)right / (CLASSES * PER_CLASS);
     /* How good is the judge? The same rule on the real training images. */
     int real_right = 0;
-    for (int64_t i = 0; i < data.n; i++)
-        real_right += nearest_class(means, data.x + i * data.dim, data.dim) == data.labels[i];
+    td_real *row = td_alloc(sizeof(td_real) * (size_t)data.dim);
+    for (int64_t i = 0; i < data.n; i++) {
+        td_dataset_rows(&data, i, 1, row);
+        real_right += nearest_class(means, row, data.dim) == data.labels[i];
+    }
+    td_free(row);
     const double real_acc = (double)real_right / (double)data.n;
     printf("generated images nearest to their label's class mean: %d of %d (%.0f%%); "
            "real images: %.0f%%; chance: 10%%\n", right, CLASSES * PER_CLASS, 100 * acc, 100 * real_acc);

@@ -100,9 +100,16 @@ int td_dataset_load(const char *dir, const char *prefix, int64_t limit, td_datas
         out->height = im.dims[1];
         out->width = im.dims[2];
         out->dim = im.item_size;
-        out->x = td_alloc(sizeof(td_real) * (size_t)(n * out->dim));
+        /* Keep the bytes as read (no copy: a second 47 MB at load time for
+         * MNIST), trimmed to the images kept. */
+        const size_t bytes = (size_t)(n * out->dim);
+        out->pixels = im.data;
+        im.data = NULL;
+        if (n < im.count) {
+            uint8_t *trimmed = realloc(out->pixels, bytes);
+            if (trimmed) out->pixels = trimmed;
+        }
         out->labels = td_alloc((size_t)n);
-        for (int64_t i = 0; i < n * out->dim; i++) out->x[i] = (td_real)im.data[i] / (td_real)255;
         memcpy(out->labels, lb.data, (size_t)n);
         out->owns = 1;
         rc = 0;
@@ -114,6 +121,7 @@ int td_dataset_load(const char *dir, const char *prefix, int64_t limit, td_datas
 
 void td_dataset_release(td_dataset *d) {
     if (d->owns) {
+        free(d->pixels); /* from td_idx_load's malloc, or td_alloc */
         td_free(d->x);
         td_free(d->labels);
     }
@@ -128,9 +136,41 @@ void td_dataset_from(td_dataset *out, int64_t n, int64_t height, int64_t width,
     out->dim = height * width;
     out->x = td_alloc(sizeof(td_real) * (size_t)(n * out->dim));
     memcpy(out->x, x, sizeof(td_real) * (size_t)(n * out->dim));
+    out->pixels = NULL;
     out->labels = td_alloc_zero((size_t)n);
     if (labels) memcpy(out->labels, labels, (size_t)n);
     out->owns = 1;
+}
+
+void td_dataset_from_pixels(td_dataset *out, int64_t n, int64_t height, int64_t width,
+                            const uint8_t *pixels, const uint8_t *labels) {
+    out->n = n;
+    out->height = height;
+    out->width = width;
+    out->dim = height * width;
+    out->x = NULL;
+    out->pixels = td_alloc((size_t)(n * out->dim));
+    memcpy(out->pixels, pixels, (size_t)(n * out->dim));
+    out->labels = td_alloc_zero((size_t)n);
+    if (labels) memcpy(out->labels, labels, (size_t)n);
+    out->owns = 1;
+}
+
+/* count values from bytes: a division per value, as the float loader did
+ * (vectorized; a multiply by 1/255 would round differently). */
+static void pixels_to_real(const uint8_t *p, int64_t count, td_real *out) {
+    for (int64_t i = 0; i < count; i++) out[i] = td_pixel_value(p[i]);
+}
+
+void td_dataset_rows(const td_dataset *d, int64_t first, int64_t count, td_real *out) {
+    TD_ASSERT(first >= 0 && count >= 0 && first + count <= d->n,
+              "td_dataset_rows: images %lld..%lld of a dataset of %lld", (long long)first,
+              (long long)(first + count), (long long)d->n);
+    const int64_t at = first * d->dim, len = count * d->dim;
+    if (d->pixels)
+        pixels_to_real(d->pixels + at, len, out);
+    else
+        memcpy(out, d->x + at, sizeof(td_real) * (size_t)len);
 }
 
 int td_dataset_split(const td_dataset *all, int64_t n_val, td_dataset *train, td_dataset *val) {
@@ -144,13 +184,40 @@ int td_dataset_split(const td_dataset *all, int64_t n_val, td_dataset *train, td
     train->owns = val->owns = 0;
     train->n = all->n - n_val;
     val->n = n_val;
-    val->x = all->x + train->n * all->dim;
+    if (all->pixels) val->pixels = all->pixels + train->n * all->dim;
+    if (all->x) val->x = all->x + train->n * all->dim;
     val->labels = all->labels + train->n;
     return 0;
 }
 
 void td_dataset_binarize(td_dataset *d, td_real threshold) {
-    for (int64_t i = 0; i < d->n * d->dim; i++) d->x[i] = d->x[i] > threshold ? 1 : 0;
+    if (d->pixels) {
+        uint8_t to[256]; /* the float comparison, once per byte value */
+        for (int v = 0; v < 256; v++) to[v] = td_pixel_value((uint8_t)v) > threshold ? 255 : 0;
+        for (int64_t i = 0; i < d->n * d->dim; i++) d->pixels[i] = to[d->pixels[i]];
+    } else {
+        for (int64_t i = 0; i < d->n * d->dim; i++) d->x[i] = d->x[i] > threshold ? 1 : 0;
+    }
+}
+
+void td_dataset_binarize_random(td_dataset *d, td_rng *r) {
+    const int64_t total = d->n * d->dim;
+    if (!d->pixels) {
+        td_rng_bernoulli(r, d->x, total, d->x);
+        return;
+    }
+    /* Chunks whose length is a multiple of 4 values (a whole number of
+     * generator blocks in float and double): consecutive draws then equal
+     * one draw over everything. 65536 values keeps the draw parallel. */
+    enum { CHUNK = 1 << 16 };
+    td_real *buf = td_alloc(sizeof(td_real) * CHUNK);
+    for (int64_t at = 0; at < total; at += CHUNK) {
+        const int64_t len = total - at < CHUNK ? total - at : CHUNK;
+        pixels_to_real(d->pixels + at, len, buf);
+        td_rng_bernoulli(r, buf, len, buf);
+        for (int64_t i = 0; i < len; i++) d->pixels[at + i] = buf[i] != 0 ? 255 : 0;
+    }
+    td_free(buf);
 }
 
 void td_batcher_init(td_batcher *b, const td_dataset *d, int64_t batch, int shuffle,
@@ -190,7 +257,7 @@ int64_t td_batcher_next(td_batcher *b, td_tensor *x) {
     if (rows <= 0) return 0;
     for (int64_t r = 0; r < rows; r++) {
         int64_t i = b->perm[b->pos + r];
-        memcpy(b->buf.data + r * d->dim, d->x + i * d->dim, sizeof(td_real) * (size_t)d->dim);
+        td_dataset_rows(d, i, 1, b->buf.data + r * d->dim);
         b->labels[r] = d->labels[i];
     }
     b->pos += rows;

@@ -513,6 +513,44 @@ static size_t entry_size(const entry *e) {
            e->len;
 }
 
+/* The compressor's output buffer [cap]: deflate's avail_out is a uInt, so
+ * it is handed out 1 GiB at a time. */
+typedef struct ar_out {
+    z_stream s;
+    uint8_t *z;
+    size_t cap, used;
+} ar_out;
+
+static int ar_deflate(ar_out *o, int flush) {
+    for (;;) {
+        size_t room = o->cap - o->used;
+        o->s.next_out = o->z + o->used;
+        o->s.avail_out = (uInt)(room > (1u << 30) ? (1u << 30) : room);
+        const uInt given = o->s.avail_out;
+        int zr = deflate(&o->s, flush);
+        o->used += given - o->s.avail_out;
+        if (zr == Z_STREAM_END) return Z_OK;
+        if (zr != Z_OK && zr != Z_BUF_ERROR) return zr;
+        if (flush == Z_NO_FLUSH && o->s.avail_in == 0) return Z_OK;
+        if (o->used == o->cap) return Z_BUF_ERROR; /* beyond deflateBound: cannot happen */
+    }
+}
+
+/* Compresses len more bytes of the body and adds them to the CRC. */
+static int ar_feed(ar_out *o, uint32_t *crc, const uint8_t *p, size_t len) {
+    while (len > 0) {
+        const uInt n = (uInt)(len > (1u << 30) ? (1u << 30) : len);
+        *crc = (uint32_t)crc32(*crc, p, n);
+        o->s.next_in = (Bytef *)(uintptr_t)p;
+        o->s.avail_in = n;
+        int zr = ar_deflate(o, Z_NO_FLUSH);
+        if (zr != Z_OK) return zr;
+        p += n;
+        len -= n;
+    }
+    return Z_OK;
+}
+
 int td_archive_write(const td_archive *a, const char *path) {
     size_t body_len = 0;
     for (int i = 0; i < a->n; i++) body_len += entry_size(&a->e[i]);
@@ -521,18 +559,27 @@ int td_archive_write(const td_archive *a, const char *path) {
                      body_len);
         return -1;
     }
-    uint8_t *body = malloc(body_len ? body_len : 1);
-    uLong zcap = compressBound((uLong)body_len);
-    uint8_t *z = malloc(zcap);
-    if (!body || !z) {
-        free(body);
-        free(z);
-        td_set_error("cannot write archive %s: out of memory (%zu bytes)", path, body_len);
+    /* The body (entry headers and payloads) goes through deflate piece by
+     * piece, never assembled in memory: the same bytes as compress2 on the
+     * assembled body, without a second copy of every tensor. */
+    ar_out o = {0};
+    int zr = deflateInit(&o.s, 6);
+    if (zr != Z_OK) {
+        td_set_error("cannot write archive %s: zlib could not start (%s)", path, zError(zr));
         return -1;
     }
-    uint8_t *p = body;
-    for (int i = 0; i < a->n; i++) {
+    o.cap = deflateBound(&o.s, (uLong)body_len);
+    o.z = malloc(o.cap);
+    if (!o.z) {
+        deflateEnd(&o.s);
+        td_set_error("cannot write archive %s: out of memory (%zu bytes)", path, o.cap);
+        return -1;
+    }
+    uint32_t body_crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    size_t fed = 0;
+    for (int i = 0; i < a->n && zr == Z_OK; i++) {
         const entry *e = &a->e[i];
+        uint8_t head[2 + AR_MAX_NAME + 2 + 8 * TD_MAX_DIMS + 8], *p = head;
         size_t nl = strlen(e->name);
         int ndim = e->kind == KIND_BYTES ? 0 : e->shape.ndim;
         put_le(p, nl, 2);
@@ -543,26 +590,24 @@ int td_archive_write(const td_archive *a, const char *path) {
         for (int d = 0; d < ndim; d++, p += 8) put_le(p, (uint64_t)e->shape.d[d], 8);
         put_le(p, e->len, 8);
         p += 8;
-        if (e->len) memcpy(p, e->data, e->len);
-        p += e->len;
+        zr = ar_feed(&o, &body_crc, head, (size_t)(p - head));
+        if (zr == Z_OK) zr = ar_feed(&o, &body_crc, e->data, e->len);
+        fed += (size_t)(p - head) + e->len;
     }
-    TD_ASSERT((size_t)(p - body) == body_len, "archive body size mismatch");
-
-    uLongf zlen = zcap;
-    int zr = compress2(z, &zlen, body, (uLong)body_len, 6);
-    uint32_t body_crc = (uint32_t)crc32(0L, Z_NULL, 0);
-    /* crc32() takes uInt lengths: feed big bodies in pieces. */
-    for (size_t off = 0; off < body_len;) {
-        size_t n = body_len - off > (1u << 30) ? (1u << 30) : body_len - off;
-        body_crc = (uint32_t)crc32(body_crc, body + off, (uInt)n);
-        off += n;
+    if (zr == Z_OK) {
+        o.s.next_in = Z_NULL;
+        o.s.avail_in = 0;
+        zr = ar_deflate(&o, Z_FINISH);
     }
-    free(body);
+    deflateEnd(&o.s);
     if (zr != Z_OK) {
-        free(z);
+        free(o.z);
         td_set_error("cannot write archive %s: zlib compression failed (%s)", path, zError(zr));
         return -1;
     }
+    TD_ASSERT(fed == body_len, "archive body size mismatch");
+    const size_t zlen = o.used;
+    uint8_t *z = o.z;
 
     uint8_t h[AR_HEADER];
     memcpy(h, AR_MAGIC, 8);

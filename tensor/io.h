@@ -19,7 +19,8 @@ typedef struct td_idx {
     int64_t dims[4];
     int64_t count;          /* dims[0] */
     int64_t item_size;      /* product of dims[1..] (784 for MNIST images) */
-    uint8_t *data;          /* count * item_size bytes */
+    uint8_t *data;          /* count * item_size bytes, from malloc: td_idx_release frees it, or a
+                               caller takes it (setting data to NULL) and frees it with free() */
 } td_idx;
 
 int td_idx_load(const char *path, td_idx *out);

@@ -315,14 +315,14 @@ static void test_dae(void) {
     td_dae ae_as_dae = {.cfg = dc, .ae = ae};
     td_tape *t = td_tape_create();
     td_rng noise;
+    td_tensor test_x = td_tensor_zeros(TD_SHAPE(N_TEST, 784));
+    td_dataset_rows(&test_set, 0, N_TEST, test_x.data);
     td_rng_init(&noise, 99);
-    double e_ae = td_dae_denoise_error(t, &ae_as_dae, &(td_tensor){.data = test_set.x,
-        .shape = TD_SHAPE(N_TEST, 784), .size = N_TEST * 784}, 250, &noise);
+    double e_ae = td_dae_denoise_error(t, &ae_as_dae, &test_x, 250, &noise);
     td_rng_init(&noise, 99);
-    double e_dae = td_dae_denoise_error(t, &dae, &(td_tensor){.data = test_set.x,
-        .shape = TD_SHAPE(N_TEST, 784), .size = N_TEST * 784}, 250, &noise);
-    double clean_ae = td_ae_recon_error(t, &ae, &(td_tensor){.data = test_set.x,
-        .shape = TD_SHAPE(N_TEST, 784), .size = N_TEST * 784}, 250);
+    double e_dae = td_dae_denoise_error(t, &dae, &test_x, 250, &noise);
+    double clean_ae = td_ae_recon_error(t, &ae, &test_x, 250);
+    td_tensor_release(&test_x);
     printf("dae (%s, masking %.1f): BCE per image of clean targets from masked inputs: "
            "dae %.2f, plain ae %.2f (ratio %.3f); plain ae on clean inputs %.2f\n",
            real ? "MNIST" : "synthetic", dc.level, e_dae, e_ae, e_dae / e_ae, clean_ae);
@@ -366,8 +366,10 @@ static void sae_fit(td_sae_config c, const td_real *x, int epochs, td_sae_figure
     td_dataset_from(&d, SAE_N, 8, 8, x, NULL);
     train(&m, sae_loss_fn, p, &d, 100, epochs, 1e-2, 0.97, 31);
     td_tape *t = td_tape_create();
-    td_sae_eval(t, &m, &(td_tensor){.data = d.x, .shape = TD_SHAPE(SAE_N, SAE_D),
-                                    .size = SAE_N * SAE_D}, 500, f);
+    td_tensor xs = td_tensor_zeros(TD_SHAPE(SAE_N, SAE_D));
+    td_dataset_rows(&d, 0, SAE_N, xs.data);
+    td_sae_eval(t, &m, &xs, 500, f);
+    td_tensor_release(&xs);
     td_tape_destroy(t);
     td_dataset_release(&d);
     td_params_destroy(p);

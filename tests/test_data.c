@@ -67,7 +67,10 @@ static void test_load(void) {
         CHECK(td_dataset_load(dir, "train", 0, &d) == 0, "load (gz %d): %s", gz, td_error());
         CHECK(d.n == 50 && d.dim == 20 && d.height == 4 && d.width == 5, "shape %lld x %lld",
               (long long)d.n, (long long)d.dim);
-        CHECK_CLOSE(d.x[3 * 20 + 2], (3 + 2 * 13) / 255.0, 1e-6, 0);
+        td_real row[20];
+        td_dataset_rows(&d, 3, 1, row);
+        CHECK(d.pixels && !d.x && d.pixels[3 * 20 + 2] == 3 + 2 * 13, "stored as the file's bytes");
+        CHECK(row[2] == (td_real)(3 + 2 * 13) / (td_real)255, "value %g", (double)row[2]);
         CHECK(d.labels[13] == 3, "label %d", d.labels[13]);
         td_dataset_release(&d);
         CHECK(td_dataset_load(dir, "train", 7, &d) == 0 && d.n == 7, "--limit 7 gave %lld", (long long)d.n);
@@ -192,6 +195,127 @@ static void test_split_binarize_batches(void) {
     td_dataset_release(&all);
 }
 
+/* Byte storage (what td_dataset_load keeps) against the float storage it
+ * replaced: the same values, binarizations and batches, bit for bit. */
+static void float_twin(const td_dataset *bytes, td_dataset *out) {
+    const int64_t total = bytes->n * bytes->dim;
+    td_real *x = malloc(sizeof(td_real) * (size_t)total);
+    for (int64_t i = 0; i < total; i++) x[i] = (td_real)bytes->pixels[i] / (td_real)255; /* the old loader */
+    td_dataset_from(out, bytes->n, bytes->height, bytes->width, x, bytes->labels);
+    free(x);
+}
+
+static int same_values(const td_dataset *a, const td_dataset *b) {
+    if (a->n != b->n || a->dim != b->dim) return 0;
+    const size_t len = (size_t)(a->n * a->dim);
+    td_real *va = malloc(sizeof(td_real) * (len ? len : 1)), *vb = malloc(sizeof(td_real) * (len ? len : 1));
+    td_dataset_rows(a, 0, a->n, va);
+    td_dataset_rows(b, 0, b->n, vb);
+    int same = !memcmp(va, vb, sizeof(td_real) * len);
+    free(va);
+    free(vb);
+    return same;
+}
+
+static void test_byte_storage(void) {
+    /* every byte value once, in a 16x16 image */
+    uint8_t all_bytes[256];
+    for (int v = 0; v < 256; v++) all_bytes[v] = (uint8_t)v;
+    const td_real thresholds[] = {(td_real)0.5, 0, (td_real)0.25, (td_real)0.3, (td_real)0.7, 1,
+                                  (td_real)127 / (td_real)255, (td_real)128 / (td_real)255,
+                                  (td_real)0.5 - (td_real)1e-7, (td_real)-1};
+    for (size_t k = 0; k < sizeof thresholds / sizeof *thresholds; k++) {
+        td_dataset b, f;
+        td_dataset_from_pixels(&b, 1, 16, 16, all_bytes, NULL);
+        float_twin(&b, &f);
+        CHECK(same_values(&b, &f), "byte values differ from the float loader's");
+        td_dataset_binarize(&b, thresholds[k]);
+        td_dataset_binarize(&f, thresholds[k]);
+        int agree = 1, zero_or_255 = 1;
+        for (int v = 0; v < 256; v++) zero_or_255 &= b.pixels[v] == 0 || b.pixels[v] == 255;
+        CHECK(zero_or_255 && same_values(&b, &f), "static binarization at %.9g: bytes and floats disagree",
+              (double)thresholds[k]);
+        if (k == 0) /* the --binarize static threshold: pixel >= 128 */
+            for (int v = 0; v < 256; v++) agree &= (b.pixels[v] == 255) == (v >= 128);
+        CHECK(agree, "threshold 0.5 is not pixel >= 128");
+        td_dataset_release(&b);
+        td_dataset_release(&f);
+    }
+
+    /* 301 images of 15x17: 76755 values, more than one chunk of the random
+     * binarization and not a multiple of the generator's block */
+    enum { N = 301, H = 15, W = 17, D = H * W };
+    uint8_t *px = malloc((size_t)N * D), lb[N];
+    for (int i = 0; i < N; i++) {
+        lb[i] = (uint8_t)(i % 10);
+        for (int j = 0; j < D; j++) px[i * D + j] = (uint8_t)((i * 7 + j * 3) % 256);
+    }
+    td_dataset b, f, b_tr, b_va, f_tr, f_va;
+    td_dataset_from_pixels(&b, N, H, W, px, lb);
+    float_twin(&b, &f);
+    CHECK(same_values(&b, &f), "byte values");
+    CHECK(td_dataset_split(&b, 40, &b_tr, &b_va) == 0 && td_dataset_split(&f, 40, &f_tr, &f_va) == 0, "split");
+    CHECK(b_va.pixels == b.pixels + (N - 40) * D && !b_va.x, "a byte view stays bytes");
+    CHECK(same_values(&b_tr, &f_tr) && same_values(&b_va, &f_va), "split views differ");
+
+    /* batches, shuffled and dynamically binarized: the same draws */
+    for (int mode = 0; mode < 2; mode++) {
+        const td_binarize bz = mode ? TD_BINARIZE_DYNAMIC : TD_BINARIZE_NONE;
+        td_rng ob, nb, of, nf;
+        td_rng_init(&ob, 8), td_rng_init(&of, 8), td_rng_init(&nb, 9), td_rng_init(&nf, 9);
+        td_batcher bb, bf;
+        td_batcher_init(&bb, &b_tr, 64, 1, bz, &ob, &nb);
+        td_batcher_init(&bf, &f_tr, 64, 1, bz, &of, &nf);
+        int same = 1;
+        int64_t allocs = td_alloc_count();
+        for (int epoch = 0; epoch < 2; epoch++) {
+            td_batcher_start(&bb);
+            td_batcher_start(&bf);
+            td_tensor xb, xf;
+            int64_t rb, rf;
+            while ((rb = td_batcher_next(&bb, &xb)) > 0) {
+                rf = td_batcher_next(&bf, &xf);
+                same &= rb == rf && !memcmp(xb.data, xf.data, sizeof(td_real) * (size_t)(rb * D)) &&
+                        !memcmp(bb.labels, bf.labels, (size_t)rb);
+            }
+        }
+        CHECK(td_alloc_count() == allocs, "batching byte data allocated");
+        CHECK(same, "batches (%s) differ between byte and float storage", td_binarize_name(bz));
+        td_batcher_release(&bb);
+        td_batcher_release(&bf);
+    }
+
+    /* a fixed random binarization of the validation view, as tinyad does */
+    td_rng rb, rf, rw;
+    td_rng_init(&rb, 12), td_rng_init(&rf, 12), td_rng_init(&rw, 12);
+    td_dataset_binarize_random(&b_va, &rb);
+    td_dataset_binarize_random(&f_va, &rf);
+    CHECK(same_values(&b_va, &f_va) && same_values(&b_tr, &f_tr), "random binarization differs");
+    CHECK(rb.counter == rf.counter, "the generators advanced differently: %llu vs %llu",
+          (unsigned long long)rb.counter, (unsigned long long)rf.counter);
+    int zero_or_255 = 1;
+    for (int64_t i = 0; i < b_va.n * D; i++) zero_or_255 &= b_va.pixels[i] == 0 || b_va.pixels[i] == 255;
+    CHECK(zero_or_255, "random binarization stored a byte other than 0/255");
+    /* and a whole fresh set in one go, against td_rng_bernoulli over it */
+    td_dataset c;
+    td_dataset_from_pixels(&c, N, H, W, px, lb);
+    td_dataset_binarize_random(&c, &rw);
+    td_real *want = malloc(sizeof(td_real) * N * D), *got = malloc(sizeof(td_real) * N * D);
+    for (int64_t i = 0; i < (int64_t)N * D; i++) want[i] = (td_real)px[i] / (td_real)255;
+    td_rng r1;
+    td_rng_init(&r1, 12);
+    td_rng_bernoulli(&r1, want, (int64_t)N * D, want);
+    td_dataset_rows(&c, 0, N, got);
+    CHECK(!memcmp(want, got, sizeof(td_real) * N * D) && r1.counter == rw.counter,
+          "random binarization of %d values is not one td_rng_bernoulli draw", N * D);
+    free(want);
+    free(got);
+    free(px);
+    td_dataset_release(&b);
+    td_dataset_release(&c);
+    td_dataset_release(&f);
+}
+
 int main(void) {
     const char *t = getenv("TINYAD_TEST_TMP");
     snprintf(tmpdir, sizeof tmpdir, "%s/test_data_tmp", t ? t : "/tmp");
@@ -199,5 +323,6 @@ int main(void) {
     test_load();
     test_bad_files();
     test_split_binarize_batches();
+    test_byte_storage();
     return check_done("data");
 }

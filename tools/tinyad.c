@@ -119,7 +119,7 @@ typedef struct run_data {
 static void binarize_fixed(td_dataset *d) {
     td_rng r;
     td_rng_init(&r, TEST_BINARIZE_SEED);
-    td_rng_bernoulli(&r, d->x, d->n * d->dim, d->x);
+    td_dataset_binarize_random(d, &r);
 }
 
 /* Loads what the config asks for. want_train 0: the test set only.
@@ -202,20 +202,27 @@ static void free_model(run_model *rm) {
 static cli_terms eval_dataset(run_model *rm, const td_dataset *d, td_rng *rng) {
     cli_terms sum = {0, 0, 0};
     const int64_t bs = 128;
+    td_real *buf = td_alloc(sizeof(td_real) * (size_t)(bs * d->dim));
     for (int64_t i = 0; i < d->n; i += bs) {
         const int64_t rows = d->n - i < bs ? d->n - i : bs;
-        td_tensor x = td_tensor_wrap(TD_SHAPE(rows, d->dim), d->x + i * d->dim);
+        td_dataset_rows(d, i, rows, buf);
+        td_tensor x = td_tensor_wrap(TD_SHAPE(rows, d->dim), buf);
         cli_terms t;
         td_tape_reset(rm->tape);
         rm->ops->eval_batch(rm->m, rm->tape, &x, rng, &t);
         sum.loss += t.loss, sum.recon += t.recon, sum.reg += t.reg;
     }
     td_tape_reset(rm->tape);
+    td_free(buf);
     const double n = d->n > 0 ? (double)d->n : 1;
     return (cli_terms){sum.loss / n, sum.recon / n, sum.reg / n};
 }
 
 /* ---- pictures ------------------------------------------------------------------------ */
+
+/* The most test images a picture shows (latent.png): all a training run
+ * loads of the test set. */
+enum { PICTURE_TEST_IMAGES = 5000 };
 
 static void picture(const char *dir, const char *name, int rc) {
     if (rc) fprintf(stderr, "tinyad: could not write %s/%s: %s\n", dir, name, td_error());
@@ -230,6 +237,9 @@ static void write_pictures(const char *dir, run_model *rm, const run_data *d, co
     td_rng base, r;
     td_rng_init(&base, seed);
     r = td_rng_stream(&base, RNG_EVAL - 1);
+    /* test images as values, 500 at a time (the most any picture uses at once) */
+    const int64_t chunk = test->n < 500 ? test->n : 500;
+    td_real *xs = td_alloc(sizeof(td_real) * (size_t)(chunk * dim));
     if (rm->ops->has_prior) {
         td_tape_reset(t);
         td_var *z = td_randn(t, &r, TD_SHAPE(64, rm->ops->latent(rm->m)));
@@ -243,7 +253,8 @@ static void write_pictures(const char *dir, run_model *rm, const run_data *d, co
         td_tape_reset(t);
         td_var *rows[3];
         int n_rows = 0;
-        td_var *x = rows[n_rows++] = td_const(t, td_tensor_wrap(TD_SHAPE(n, dim), test->x));
+        td_dataset_rows(test, 0, n, xs);
+        td_var *x = rows[n_rows++] = td_const(t, td_tensor_wrap(TD_SHAPE(n, dim), xs));
         if (rm->ops->corrupt) x = rows[n_rows++] = rm->ops->corrupt(rm->m, t, x, &r);
         rows[n_rows++] = rm->ops->decode(rm->m, t, rm->ops->encode(rm->m, t, x));
         td_real *grid = td_alloc(sizeof(td_real) * (size_t)(n_rows * (n + 8) * dim));
@@ -271,13 +282,14 @@ static void write_pictures(const char *dir, run_model *rm, const run_data *d, co
         picture(dir, "filters.png", cli_png_grid(path, tiles, units, h, w, 16));
         td_free(tiles);
     }
-    { /* the test codes, coloured by label (first 5000) */
-        const int64_t n = test->n < 5000 ? test->n : 5000, d_lat = rm->ops->latent(rm->m);
+    { /* the test codes, coloured by label (the first PICTURE_TEST_IMAGES) */
+        const int64_t n = test->n < PICTURE_TEST_IMAGES ? test->n : PICTURE_TEST_IMAGES, d_lat = rm->ops->latent(rm->m);
         td_real *codes = td_alloc(sizeof(td_real) * (size_t)(n * d_lat));
         for (int64_t i = 0; i < n; i += 500) {
             const int64_t rows = n - i < 500 ? n - i : 500;
             td_tape_reset(t);
-            td_var *x = td_const(t, td_tensor_wrap(TD_SHAPE(rows, dim), test->x + i * dim));
+            td_dataset_rows(test, i, rows, xs);
+            td_var *x = td_const(t, td_tensor_wrap(TD_SHAPE(rows, dim), xs));
             td_var *z = rm->ops->encode(rm->m, t, x);
             memcpy(codes + i * d_lat, z->value.data, sizeof(td_real) * (size_t)(rows * d_lat));
         }
@@ -304,6 +316,7 @@ static void write_pictures(const char *dir, run_model *rm, const run_data *d, co
     snprintf(path, sizeof path, "%s/curve.png", dir);
     picture(dir, "curve.png", cli_png_curve(path, train_curve, val_curve, n_epochs));
     td_tape_reset(t);
+    td_free(xs);
 }
 
 /* ---- progress ------------------------------------------------------------------------------ */
@@ -595,7 +608,7 @@ static int cmd_train(int argc, char **argv) {
     set_threads(c.threads);
 
     run_data d;
-    if ((rc = load_data(&c, c.data[0] ? c.data : NULL, 1, 0, &d))) {
+    if ((rc = load_data(&c, c.data[0] ? c.data : NULL, 1, PICTURE_TEST_IMAGES, &d))) {
         td_checkpoint_close(resume);
         release_data(&d);
         return rc;
@@ -951,8 +964,11 @@ static int cmd_eval(int argc, char **argv) {
         }
         const double t1 = now();
         double *nll = td_alloc(sizeof(double) * (size_t)d.test.n), s = 0;
-        td_tensor x = td_tensor_wrap(TD_SHAPE(d.test.n, d.test.dim), d.test.x);
+        /* the whole set in one call: the draws depend on how it is chunked */
+        td_tensor x = td_tensor_zeros(TD_SHAPE(d.test.n, d.test.dim));
+        td_dataset_rows(&d.test, 0, d.test.n, x.data);
         rm.ops->iw_nll(rm.m, rm.tape, &x, a.iw_k, &r, nll);
+        td_tensor_release(&x);
         for (int64_t i = 0; i < d.test.n; i++) s += nll[i];
         iw = s / (double)d.test.n;
         iw_secs = now() - t1;
@@ -962,8 +978,10 @@ static int cmd_eval(int argc, char **argv) {
     double extra[8];
     int n_extra = 0;
     if (rm.ops->eval_extra) {
-        td_tensor x = td_tensor_wrap(TD_SHAPE(d.test.n, d.test.dim), d.test.x);
+        td_tensor x = td_tensor_zeros(TD_SHAPE(d.test.n, d.test.dim));
+        td_dataset_rows(&d.test, 0, d.test.n, x.data);
         n_extra = rm.ops->eval_extra(rm.m, rm.tape, &x, extra_names, extra);
+        td_tensor_release(&x);
     }
     const double secs = now() - t0;
     if (a.json) {
