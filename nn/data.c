@@ -128,32 +128,32 @@ void td_dataset_release(td_dataset *d) {
     memset(d, 0, sizeof *d);
 }
 
-void td_dataset_from(td_dataset *out, int64_t n, int64_t height, int64_t width,
-                     const td_real *x, const uint8_t *labels) {
+/* The sizes and labels of a dataset made from memory; the caller sets x or pixels. */
+static void dataset_from_common(td_dataset *out, int64_t n, int64_t height, int64_t width,
+                                const uint8_t *labels) {
     out->n = n;
     out->height = height;
     out->width = width;
     out->dim = height * width;
-    out->x = td_alloc(sizeof(td_real) * (size_t)(n * out->dim));
-    memcpy(out->x, x, sizeof(td_real) * (size_t)(n * out->dim));
+    out->x = NULL;
     out->pixels = NULL;
     out->labels = td_alloc_zero((size_t)n);
     if (labels) memcpy(out->labels, labels, (size_t)n);
     out->owns = 1;
 }
 
+void td_dataset_from(td_dataset *out, int64_t n, int64_t height, int64_t width,
+                     const td_real *x, const uint8_t *labels) {
+    dataset_from_common(out, n, height, width, labels);
+    out->x = td_alloc(sizeof(td_real) * (size_t)(n * out->dim));
+    memcpy(out->x, x, sizeof(td_real) * (size_t)(n * out->dim));
+}
+
 void td_dataset_from_pixels(td_dataset *out, int64_t n, int64_t height, int64_t width,
                             const uint8_t *pixels, const uint8_t *labels) {
-    out->n = n;
-    out->height = height;
-    out->width = width;
-    out->dim = height * width;
-    out->x = NULL;
+    dataset_from_common(out, n, height, width, labels);
     out->pixels = td_alloc((size_t)(n * out->dim));
     memcpy(out->pixels, pixels, (size_t)(n * out->dim));
-    out->labels = td_alloc_zero((size_t)n);
-    if (labels) memcpy(out->labels, labels, (size_t)n);
-    out->owns = 1;
 }
 
 /* count values from bytes: a division per value, as the float loader did
