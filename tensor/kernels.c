@@ -41,12 +41,16 @@
 
 /* `for (int64_t i = 0; i < n; i++) body`, parallel only when `par` holds
  * (callers pass "more than TD_PARALLEL_MIN elements of work"), so small
- * tensors never open a parallel region. */
+ * tensors never open a parallel region; threads get whole TD_PAR_BLOCKs. */
 #define PAR_FOR_IF(par, i, n, ...)                                          \
     do {                                                                    \
         const int64_t n_ = (n);                                             \
         if (par) {                                                          \
-            TD_OMP_FOR for (int64_t i = 0; i < n_; i++) { __VA_ARGS__ }     \
+            const int64_t blocks_ = (n_ + TD_PAR_BLOCK - 1) / TD_PAR_BLOCK; \
+            TD_OMP_FOR for (int64_t b_ = 0; b_ < blocks_; b_++) {           \
+                const int64_t end_ = min64(n_, (b_ + 1) * TD_PAR_BLOCK);    \
+                for (int64_t i = b_ * TD_PAR_BLOCK; i < end_; i++) { __VA_ARGS__ } \
+            }                                                               \
         } else {                                                            \
             for (int64_t i = 0; i < n_; i++) { __VA_ARGS__ }                \
         }                                                                   \
