@@ -2,7 +2,7 @@
  * the contiguous value, grad and moment blocks (PyTorch's update equations).
  * The loop is elementwise, so splitting it among threads cannot change the
  * result; it goes parallel only above TD_PARALLEL_MIN elements, in whole
- * TD_PAR_BLOCKs per thread (cache-line aligned parts; see kernels.h). */
+ * blocks per thread (PAR_FOR, tensor/parallel.h). */
 #include "optim.h"
 
 #include <math.h>
@@ -10,19 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tensor/kernels.h"
+#include "../tensor/parallel.h"
 
 #ifdef TD_DOUBLE
 #define sqrt_r sqrt
 #else
 #define sqrt_r sqrtf
 #endif
-
-/* The end of block b of TD_PAR_BLOCK values among n. */
-static inline int64_t block_end(int64_t b, int64_t n) {
-    const int64_t end = (b + 1) * TD_PAR_BLOCK;
-    return end < n ? end : n;
-}
 
 static const char *const optim_names[] = {
     [TD_OPT_SGD] = "sgd", [TD_OPT_ADAM] = "adam", [TD_OPT_ADAMW] = "adamw"};
@@ -89,19 +83,14 @@ static void sgd_step(td_optimizer *o, double lr) {
     const td_real wd = (td_real)o->cfg.weight_decay, mu = (td_real)o->cfg.momentum,
                   a = (td_real)lr;
     const int nesterov = o->cfg.nesterov, use_mom = o->cfg.momentum != 0;
-    const int64_t blocks = (n + TD_PAR_BLOCK - 1) / TD_PAR_BLOCK;
-#pragma omp parallel for if (n > TD_PARALLEL_MIN) schedule(static)
-    for (int64_t b = 0; b < blocks; b++) {
-        const int64_t end = block_end(b, n);
-        for (int64_t i = b * TD_PAR_BLOCK; i < end; i++) {
-            td_real d = g[i] + wd * p[i];
-            if (use_mom) {
-                buf[i] = mu * buf[i] + d;
-                d = nesterov ? d + mu * buf[i] : buf[i];
-            }
-            p[i] -= a * d;
+    PAR_FOR(i, n, {
+        td_real d = g[i] + wd * p[i];
+        if (use_mom) {
+            buf[i] = mu * buf[i] + d;
+            d = nesterov ? d + mu * buf[i] : buf[i];
         }
-    }
+        p[i] -= a * d;
+    });
 }
 
 /* PyTorch Adam / AdamW (amsgrad off), step t counted from 1:
@@ -120,18 +109,13 @@ static void adam_step(td_optimizer *o, double lr) {
                   shrink = decoupled ? (td_real)(1.0 - lr * o->cfg.weight_decay) : 1,
                   step_size = (td_real)(lr / (1.0 - pow(o->cfg.beta1, t))),
                   bc2_sqrt = (td_real)sqrt(1.0 - pow(o->cfg.beta2, t));
-    const int64_t blocks = (n + TD_PAR_BLOCK - 1) / TD_PAR_BLOCK;
-#pragma omp parallel for if (n > TD_PARALLEL_MIN) schedule(static)
-    for (int64_t b = 0; b < blocks; b++) {
-        const int64_t end = block_end(b, n);
-        for (int64_t i = b * TD_PAR_BLOCK; i < end; i++) {
-            const td_real gi = g[i] + l2 * p[i];
-            const td_real pi = p[i] * shrink;
-            m[i] = b1 * m[i] + (1 - b1) * gi;
-            v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-            p[i] = pi - step_size * m[i] / (sqrt_r(v[i]) / bc2_sqrt + eps);
-        }
-    }
+    PAR_FOR(i, n, {
+        const td_real gi = g[i] + l2 * p[i];
+        const td_real pi = p[i] * shrink;
+        m[i] = b1 * m[i] + (1 - b1) * gi;
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+        p[i] = pi - step_size * m[i] / (sqrt_r(v[i]) / bc2_sqrt + eps);
+    });
 }
 
 double td_optimizer_step(td_optimizer *o, double lr) {

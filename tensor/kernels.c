@@ -16,10 +16,9 @@
 
 #ifdef _OPENMP
 #include <omp.h>
-#define TD_OMP_FOR _Pragma("omp parallel for schedule(static)")
-#else
-#define TD_OMP_FOR
 #endif
+
+#include "parallel.h"
 
 /* Elementwise math in td_real: the float builds must not detour through
  * double libm calls on the hot path. */
@@ -39,23 +38,6 @@
 #define TD_SUPER_BLOCKS 256 /* partials kept on the stack at once */
 #define TD_ACC_CHUNK 256   /* double accumulators for column-wise sums */
 
-/* `for (int64_t i = 0; i < n; i++) body`, parallel only when `par` holds
- * (callers pass "more than TD_PARALLEL_MIN elements of work"), so small
- * tensors never open a parallel region; threads get whole TD_PAR_BLOCKs. */
-#define PAR_FOR_IF(par, i, n, ...)                                          \
-    do {                                                                    \
-        const int64_t n_ = (n);                                             \
-        if (par) {                                                          \
-            const int64_t blocks_ = (n_ + TD_PAR_BLOCK - 1) / TD_PAR_BLOCK; \
-            TD_OMP_FOR for (int64_t b_ = 0; b_ < blocks_; b_++) {           \
-                const int64_t end_ = min64(n_, (b_ + 1) * TD_PAR_BLOCK);    \
-                for (int64_t i = b_ * TD_PAR_BLOCK; i < end_; i++) { __VA_ARGS__ } \
-            }                                                               \
-        } else {                                                            \
-            for (int64_t i = 0; i < n_; i++) { __VA_ARGS__ }                \
-        }                                                                   \
-    } while (0)
-#define PAR_FOR(i, n, ...) PAR_FOR_IF((n) > TD_PARALLEL_MIN, i, n, __VA_ARGS__)
 
 static void pad4(td_shape s, int64_t o[4]) {
     int k = TD_MAX_DIMS - s.ndim;

@@ -13,13 +13,6 @@
 
 #define TD_PARALLEL_MIN 32768
 
-/* Parallel elementwise loops give each thread whole blocks of TD_PAR_BLOCK
- * elements, so every thread's part starts on a cache line (buffers are
- * 64-byte aligned). Split at n / threads instead, the other thread's vector
- * loads and stores straddle lines whenever that is not a multiple of 16,
- * and it ran at half speed (Adam over the VAE's 318710 parameters). */
-#define TD_PAR_BLOCK 1024
-
 typedef enum td_binop { TD_BIN_ADD, TD_BIN_SUB, TD_BIN_MUL, TD_BIN_DIV } td_binop;
 
 typedef enum td_unop {

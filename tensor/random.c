@@ -21,11 +21,7 @@
 
 #include <math.h>
 
-#ifdef _OPENMP
-#define TD_OMP_FOR _Pragma("omp parallel for schedule(static)")
-#else
-#define TD_OMP_FOR
-#endif
+#include "parallel.h"
 
 /* Blocks per draw above which the block loop goes parallel (a block is
  * ~40 multiplies, so this is about TD_PARALLEL_MIN numbers). */
