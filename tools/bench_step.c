@@ -17,6 +17,7 @@
 
 #include "../models/vae.h"
 #include "../nn/optim.h"
+#include "../tensor/isa.h"
 #include "../tensor/kernels.h"
 #include "../tensor/random.h"
 
@@ -134,26 +135,14 @@ int main(int argc, char **argv) {
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("bench_step: VAE 784-400-20 relu, batch %ld, Adam; %ld threads; %s%s%s\n", batch,
-           threads,
-#if defined(__AVX512F__)
-           "AVX-512",
-#elif defined(__AVX2__)
-           "AVX2",
-#else
-           "baseline ISA",
-#endif
+    printf("bench_step: VAE 784-400-20 relu, batch %ld, Adam; %ld threads; %s%s, %s\n", batch,
+           threads, td_isa_summary(),
 #ifdef _OPENMP
            ", OpenMP",
 #else
            ", no OpenMP",
 #endif
-#ifdef TD_DOUBLE
-           ", double"
-#else
-           ", float"
-#endif
-    );
+           TD_REAL_NAME);
     printf("compiler %s; %ld samples of %ld steps after 20 warm-up steps\n", __VERSION__, reps,
            steps);
     printf("%-14s %10s %10s %10s %8s\n", "phase", "median ms", "min", "max", "share");
