@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../models/vae.h"
+#include "models/vae.h"
 #include "cli.h"
 
 typedef enum { T_INT, T_REAL, T_STR, T_FLAG } opt_type; /* FLAG: no value, sets 1 */

@@ -13,8 +13,8 @@
 
 #include <stdio.h>
 
-#include "../nn/data.h"
-#include "../nn/optim.h"
+#include "nn/data.h"
+#include "nn/optim.h"
 
 /* Exit statuses: 2 = the command line is wrong (usage printed), 1 = a
  * runtime failure (message printed), 130 = interrupted, state saved. */

@@ -15,10 +15,10 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "../models/vae.h"
-#include "../nn/optim.h"
-#include "../tensor/kernels.h"
-#include "../tensor/random.h"
+#include "models/vae.h"
+#include "nn/optim.h"
+#include "tensor/kernels.h"
+#include "tensor/random.h"
 
 #ifdef _OPENMP
 #include <omp.h>

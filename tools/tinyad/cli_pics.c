@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../tensor/io.h"
+#include "tensor/io.h"
 #include "cli.h"
 
 int cli_png_grid(const char *path, const td_real *x, int64_t n, int64_t h, int64_t w, int64_t cols) {

@@ -19,8 +19,8 @@
 #include <omp.h>
 #endif
 
-#include "../nn/checkpoint.h"
-#include "../tensor/kernels.h"
+#include "nn/checkpoint.h"
+#include "tensor/kernels.h"
 #include "cli.h"
 
 /* The streams of one run, all derived from --seed, so every random choice is

@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../models/dae.h"
-#include "../models/sae.h"
-#include "../models/vae.h"
+#include "models/dae.h"
+#include "models/sae.h"
+#include "models/vae.h"
 #include "cli.h"
 
 /* ---- vae ------------------------------------------------------------------- */
