@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "models/vae.h"
-#include "cli.h"
+#include "options.h"
 
 typedef enum { T_INT, T_REAL, T_STR, T_FLAG } opt_type; /* FLAG: no value, sets 1 */
 

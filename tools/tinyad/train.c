@@ -21,7 +21,7 @@
 
 #include "nn/checkpoint.h"
 #include "tensor/kernels.h"
-#include "cli.h"
+#include "options.h"
 
 /* The streams of one run, all derived from --seed, so every random choice is
  * reproducible and independent of the others. */

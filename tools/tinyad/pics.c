@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "tensor/io.h"
-#include "cli.h"
+#include "options.h"
 
 int cli_png_grid(const char *path, const td_real *x, int64_t n, int64_t h, int64_t w, int64_t cols) {
     const int64_t pad = 2, rows = (n + cols - 1) / cols;

@@ -8,8 +8,8 @@
  * A new model (ae, dae, sae) plugs in with one models/X.c file and one
  * cli_model_ops row in cli_models.c; data, optimizer, run directory,
  * checkpoints, progress and pictures come for free. */
-#ifndef TD_CLI_H
-#define TD_CLI_H
+#ifndef TD_CLI_OPTIONS_H
+#define TD_CLI_OPTIONS_H
 
 #include <stdio.h>
 

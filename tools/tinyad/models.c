@@ -6,7 +6,7 @@
 #include "models/dae.h"
 #include "models/sae.h"
 #include "models/vae.h"
-#include "cli.h"
+#include "options.h"
 
 /* ---- vae ------------------------------------------------------------------- */
 
