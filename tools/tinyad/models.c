@@ -1,28 +1,71 @@
-/* The models the CLI knows. Each is an adapter from cli_config to a model
- * file's own API; adding ae/dae/sae is one more adapter and one more row. */
+/* The model kinds of the command line, one row each (see models.h): the
+ * kind's options and their checks, and an adapter from cli_config to the
+ * model file's own API. */
+#include "models.h"
+
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "models/dae.h"
 #include "models/sae.h"
 #include "models/vae.h"
-#include "options.h"
+
+/* The kind's own options in c (cli_config.model, laid out by its table). */
+#define KIND_OPTIONS(type, c) ((const type *)(const void *)(c)->model.bytes)
+#define TABLE(t) {t, (int)(sizeof t / sizeof *t)}
 
 /* ---- vae ------------------------------------------------------------------- */
 
+typedef struct vae_options {
+    char gauss_var[16];
+    double beta;
+    int64_t warmup, samples, iw_k;
+} vae_options;
+_Static_assert(sizeof(vae_options) <= CLI_MODEL_OPTIONS_SIZE, "vae options do not fit");
+
+static const cli_opt vae_opts[] = {
+    CLI_STR(vae_options, "gauss-var", gauss_var, "learned", OPT_TRAIN, 1, NULL,
+            "gaussian variance: 'learned' (per pixel) or a fixed log-variance, e.g. -4"),
+    CLI_NUM(vae_options, beta, T_REAL, "1", 0, 0, OPT_TRAIN, "weight of the KL term"),
+    CLI_NUM(vae_options, warmup, T_INT, "0", 0, 0, OPT_TRAIN, "epochs over which beta ramps up from 0"),
+    {"samples", T_INT, offsetof(vae_options, samples), 0, "1", 1, 0, OPT_TRAIN, 1, NULL,
+     "samples of z per datapoint in the ELBO", 1 << 20},
+    {"iw-k", T_INT, offsetof(vae_options, iw_k), 0, "0", 0, 0, OPT_TRAIN, 1, NULL,
+     "train on the IWAE bound with K samples (0: the ELBO)", 1 << 20},
+};
+
+static int vae_check(const cli_config *c, char *why, size_t len) {
+    const vae_options *o = KIND_OPTIONS(vae_options, c);
+    char *end;
+    if (!strcmp(c->hidden, "none"))
+        snprintf(why, len, "--hidden none: the vae needs at least one hidden layer");
+    else if (strcmp(o->gauss_var, "learned") &&
+             (!o->gauss_var[0] || !isfinite(strtod(o->gauss_var, &end)) || *end))
+        snprintf(why, len, "--gauss-var: '%s' is neither 'learned' nor a number", o->gauss_var);
+    else if (o->iw_k == 1)
+        snprintf(why, len, "--iw-k 1 is the ELBO: use 0 (ELBO) or K >= 2");
+    else if (o->samples > 1 && o->iw_k > 1)
+        snprintf(why, len, "--samples and --iw-k are alternatives: give one of them");
+    else
+        return 0;
+    return 1;
+}
+
 static void *vae_create(const cli_config *c, int64_t input, td_params *p) {
+    const vae_options *o = KIND_OPTIONS(vae_options, c);
     td_vae_config vc = td_vae_defaults();
     vc.input = input;
     vc.n_hidden = cli_parse_hidden(c->hidden, vc.hidden, TD_VAE_MAX_HIDDEN);
     vc.act = (td_activation)td_activation_parse(c->activation);
     vc.latent = c->latent;
     vc.lik = (td_likelihood)td_likelihood_parse(c->likelihood);
-    vc.learn_var = !strcmp(c->gauss_var, "learned");
-    vc.fixed_logvar = vc.learn_var ? 0 : strtod(c->gauss_var, NULL);
-    vc.samples = (int)c->samples;
-    vc.iw_k = (int)c->iw_k;
-    vc.beta = c->beta;
-    vc.warmup = (int)c->warmup;
+    vc.learn_var = !strcmp(o->gauss_var, "learned");
+    vc.fixed_logvar = vc.learn_var ? 0 : strtod(o->gauss_var, NULL);
+    vc.samples = (int)o->samples;
+    vc.iw_k = (int)o->iw_k;
+    vc.beta = o->beta;
+    vc.warmup = (int)o->warmup;
     if ((int)vc.act < 0 || (int)vc.lik < 0) {
         td_set_error("vae: unknown activation '%s' or likelihood '%s'", c->activation, c->likelihood);
         return NULL;
@@ -64,16 +107,73 @@ static td_var *vae_encode(void *m, td_tape *t, td_var *x) {
 
 static td_var *vae_decode(void *m, td_tape *t, td_var *z) { return td_vae_decode(t, m, z); }
 
+static td_var *vae_reconstruct(void *m, td_tape *t, td_var *x) { return td_vae_reconstruct(t, m, x); }
+
+static td_var *vae_sample(void *m, td_tape *t, int64_t n, td_rng *rng) { return td_vae_sample(t, m, n, rng); }
+
+static double vae_beta(void *m, int64_t epoch) { return td_vae_beta(&((td_vae *)m)->cfg, epoch); }
+
 static void vae_iw_nll(void *m, td_tape *t, const td_tensor *x, int64_t k, td_rng *rng, double *out) {
     td_vae_iw_nll(t, m, x, k, rng, out);
 }
+
+static const cli_model vae_row = {
+    .kind = "vae", .summary = "variational autoencoder (Kingma & Welling)", .reg_name = "kl",
+    .opts = TABLE(vae_opts), .check = vae_check,
+    .tiny = "hidden = 5\nactivation = tanh\nlatent = 2\n",
+    .create = vae_create, .destroy = vae_destroy, .train_loss = vae_train_loss,
+    .eval_batch = vae_eval_batch, .beta = vae_beta, .latent = vae_latent, .encode = vae_encode,
+    .reconstruct = vae_reconstruct, .decode = vae_decode, .sample = vae_sample, .iw_nll = vae_iw_nll,
+};
 
 /* ---- ae, dae, sae ---------------------------------------------------------------
  * One adapter for the three: each wraps a td_ae (the network), and the
  * model files give the loss. Their losses are per image; the CLI wants
  * batch sums. --latent is the code size, --likelihood bernoulli|gaussian
- * picks the BCE|MSE reconstruction, --noise the DAE's masking level,
- * --sparsity and --sparsity-target the SAE's KL weight beta and rho. */
+ * picks the BCE|MSE reconstruction. */
+
+typedef struct dae_options {
+    char noise[24]; /* masking | gaussian | salt-and-pepper */
+    double noise_level;
+} dae_options;
+
+typedef struct sae_options {
+    char sparsity[8]; /* kl | l1 */
+    double sparsity_weight, sparsity_target;
+} sae_options;
+_Static_assert(sizeof(dae_options) <= CLI_MODEL_OPTIONS_SIZE && sizeof(sae_options) <= CLI_MODEL_OPTIONS_SIZE,
+               "autoencoder options do not fit");
+
+static const cli_opt dae_opts[] = {
+    CLI_STR(dae_options, "noise", noise, "masking", OPT_TRAIN, 1, "masking|gaussian|salt-and-pepper",
+            "corruption of the inputs"),
+    {"noise-level", T_REAL, offsetof(dae_options, noise_level), 0, "0.3", 0, 0, OPT_TRAIN, 1, NULL,
+     "fraction masked or flipped (masking, salt-and-pepper), or the Gaussian sd", 0},
+};
+
+static const cli_opt sae_opts[] = {
+    CLI_STR(sae_options, "sparsity", sparsity, "kl", OPT_TRAIN, 1, "kl|l1",
+            "KL(rho || mean activation) on sigmoid codes, or L1 on relu codes"),
+    {"sparsity-weight", T_REAL, offsetof(sae_options, sparsity_weight), 0, "3", 0, 0, OPT_TRAIN, 1,
+     NULL, "weight of the sparsity penalty (beta for kl, lambda for l1)", 0},
+    {"sparsity-target", T_REAL, offsetof(sae_options, sparsity_target), 0, "0.05", 0, 1, OPT_TRAIN, 1,
+     NULL, "target mean activation rho (kl), in (0, 1)", 0},
+};
+
+static int dae_check(const cli_config *c, char *why, size_t len) {
+    const dae_options *o = KIND_OPTIONS(dae_options, c);
+    if (!strcmp(o->noise, "gaussian") || o->noise_level <= 1) return 0;
+    snprintf(why, len, "--noise-level %g: %s noise corrupts a fraction of the inputs, at most 1",
+             o->noise_level, o->noise);
+    return 1;
+}
+
+static int sae_check(const cli_config *c, char *why, size_t len) {
+    const sae_options *o = KIND_OPTIONS(sae_options, c);
+    if (o->sparsity_target < 1) return 0;
+    snprintf(why, len, "--sparsity-target %g: a mean sigmoid activation is below 1", o->sparsity_target);
+    return 1;
+}
 
 typedef struct cli_ae {
     char kind; /* 'a', 'd', 's' */
@@ -96,20 +196,22 @@ static void *ae_family_create(const cli_config *c, int64_t input, td_params *p, 
     m->kind = kind;
     int rc;
     if (kind == 'd') {
+        const dae_options *o = KIND_OPTIONS(dae_options, c);
         td_dae_config dc = td_dae_defaults();
         dc.ae = ac;
-        dc.noise = (td_noise_kind)td_noise_parse(c->noise);
-        dc.level = c->noise_level;
+        dc.noise = (td_noise_kind)td_noise_parse(o->noise);
+        dc.level = o->noise_level;
         rc = td_dae_init(&m->u.dae, p, &dc);
         m->net = &m->u.dae.ae;
     } else if (kind == 's') {
+        const sae_options *o = KIND_OPTIONS(sae_options, c);
         td_sae_config sc = td_sae_defaults();
-        sc.kind = (td_sparsity_kind)td_sparsity_parse(c->sparsity);
+        sc.kind = (td_sparsity_kind)td_sparsity_parse(o->sparsity);
         /* the KL penalty reads codes as firing probabilities; L1 wants exact zeros */
         ac.code_act = sc.kind == TD_SPARSE_KL ? TD_ACT_SIGMOID : TD_ACT_RELU;
         sc.ae = ac;
-        sc.weight = c->sparsity_weight;
-        sc.rho = c->sparsity_target;
+        sc.weight = o->sparsity_weight;
+        sc.rho = o->sparsity_target;
         rc = td_sae_init(&m->u.sae, p, &sc);
         m->net = &m->u.sae.ae;
     } else {
@@ -167,8 +269,8 @@ static td_var *ae_encode(void *m, td_tape *t, td_var *x) {
     return h;
 }
 
-static td_var *ae_decode(void *m, td_tape *t, td_var *z) {
-    return td_ae_decode(t, ((cli_ae *)m)->net, z);
+static td_var *ae_reconstruct(void *m, td_tape *t, td_var *x) {
+    return td_ae_reconstruct(t, ((cli_ae *)m)->net, x);
 }
 
 static td_var *dae_corrupt(void *m, td_tape *t, td_var *x, td_rng *rng) {
@@ -192,23 +294,48 @@ static int sae_eval_extra(void *m, td_tape *t, const td_tensor *x, const char **
     return 6;
 }
 
-static const cli_model_ops models[] = {
-    {"vae", "variational autoencoder (Kingma & Welling)", "kl", vae_create, vae_destroy,
-     vae_train_loss, vae_eval_batch, vae_latent, vae_encode, vae_decode, vae_iw_nll, 1, NULL, NULL,
-     NULL},
-    {"ae", "bottleneck autoencoder", "reg", ae_create, ae_destroy, ae_train_loss, ae_eval_batch,
-     ae_latent, ae_encode, ae_decode, NULL, 0, NULL, NULL, NULL},
-    {"dae", "denoising autoencoder (--noise KIND, --noise-level)", "reg", dae_create, ae_destroy,
-     ae_train_loss, ae_eval_batch, ae_latent, ae_encode, ae_decode, NULL, 0, dae_corrupt, NULL, NULL},
-    {"sae", "sparse autoencoder (--sparsity kl|l1, --sparsity-weight, --sparsity-target)", "sparsity",
-     sae_create, ae_destroy, ae_train_loss, ae_eval_batch, ae_latent, ae_encode, ae_decode, NULL, 0,
-     NULL, sae_filters, sae_eval_extra},
+/* What the three rows share; each adds its own options, checks and parts. */
+#define AE_FAMILY                                                                                  \
+    .destroy = ae_destroy, .train_loss = ae_train_loss, .eval_batch = ae_eval_batch,             \
+    .latent = ae_latent, .encode = ae_encode, .reconstruct = ae_reconstruct
+
+static const cli_model ae_row = {
+    .kind = "ae", .summary = "bottleneck autoencoder", .reg_name = "reg",
+    .tiny = "hidden = 4\nactivation = tanh\nlatent = 2\nlikelihood = gaussian\n",
+    .create = ae_create, AE_FAMILY,
 };
 
-const cli_model_ops *cli_model_find(const char *kind) {
-    for (size_t i = 0; i < sizeof models / sizeof *models; i++)
-        if (!strcmp(models[i].kind, kind)) return &models[i];
+static const cli_model dae_row = {
+    .kind = "dae", .summary = "denoising autoencoder", .reg_name = "reg",
+    .opts = TABLE(dae_opts), .check = dae_check,
+    .tiny = "hidden = 4\nactivation = tanh\nlatent = 3\n",
+    .create = dae_create, AE_FAMILY, .corrupt = dae_corrupt,
+};
+
+static const cli_model sae_row = {
+    .kind = "sae", .summary = "sparse autoencoder", .reg_name = "sparsity",
+    .opts = TABLE(sae_opts), .check = sae_check,
+    .tiny = "hidden = 4\nactivation = tanh\nlatent = 6\n",
+    .create = sae_create, AE_FAMILY, .filters = sae_filters, .eval_extra = sae_eval_extra,
+};
+
+/* ---- the rows ---------------------------------------------------------------- */
+
+const cli_model *const cli_models[] = {&vae_row, &ae_row, &dae_row, &sae_row};
+const int cli_n_models = (int)(sizeof cli_models / sizeof *cli_models);
+
+const cli_model *cli_model_find(const char *kind) {
+    for (int i = 0; i < cli_n_models; i++)
+        if (!strcmp(cli_models[i]->kind, kind)) return cli_models[i];
     return NULL;
 }
 
-const char *cli_model_kinds(void) { return "vae, ae, dae, sae"; }
+const char *cli_model_kinds(void) {
+    static char list[256];
+    if (!list[0])
+        for (int i = 0; i < cli_n_models; i++) {
+            const size_t n = strlen(list);
+            snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", cli_models[i]->kind);
+        }
+    return list;
+}
