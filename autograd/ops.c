@@ -142,14 +142,14 @@ static td_var *mul_scalar_example(td_tape *t, td_gc *g, int v) {
 td_var *td_matmul(td_tape *t, td_var *a, td_var *b, int trans_a, int trans_b) {
     require_2d("matmul", a);
     require_2d("matmul", b);
-    int64_t m = trans_a ? a->value.shape.d[1] : a->value.shape.d[0];
-    int64_t k = trans_a ? a->value.shape.d[0] : a->value.shape.d[1];
-    int64_t kb = trans_b ? b->value.shape.d[1] : b->value.shape.d[0];
-    int64_t nn = trans_b ? b->value.shape.d[0] : b->value.shape.d[1];
+    int64_t m = trans_a ? td_dim(a, 1) : td_dim(a, 0);
+    int64_t k = trans_a ? td_dim(a, 0) : td_dim(a, 1);
+    int64_t kb = trans_b ? td_dim(b, 1) : td_dim(b, 0);
+    int64_t nn = trans_b ? td_dim(b, 0) : td_dim(b, 1);
     if (k != kb) shape_fail("matmul", a, b, "inner dimensions differ");
     td_var *out = td_tape_new_var(t, TD_SHAPE(m, nn), "matmul", a, b, NULL);
-    td_gemm(trans_a, trans_b, m, nn, k, 1, a->value.data, a->value.shape.d[1], b->value.data,
-            b->value.shape.d[1], 0, out->value.data, nn);
+    td_gemm(trans_a, trans_b, m, nn, k, 1, a->value.data, td_dim(a, 1), b->value.data,
+            td_dim(b, 1), 0, out->value.data, nn);
     td_node *n = td_tape_record(t, TD_OP_MATMUL, out, 2, a, b, NULL);
     if (n) {
         n->iparam[0] = trans_a;
@@ -161,9 +161,9 @@ static void matmul_backward(td_tape *t, td_node *n) {
     (void)t;
     td_var *a = n->in[0], *b = n->in[1];
     int ta = (int)n->iparam[0], tb = (int)n->iparam[1];
-    int64_t m = n->out->value.shape.d[0], nn = n->out->value.shape.d[1];
-    int64_t k = ta ? a->value.shape.d[0] : a->value.shape.d[1];
-    int64_t lda = a->value.shape.d[1], ldb = b->value.shape.d[1];
+    int64_t m = td_dim(n->out, 0), nn = td_dim(n->out, 1);
+    int64_t k = ta ? td_dim(a, 0) : td_dim(a, 1);
+    int64_t lda = td_dim(a, 1), ldb = td_dim(b, 1);
     const td_real *g = n->out->grad.data;
     if (NEEDS(a)) {
         if (!ta) /* dA[m,k] += G[m,n] op(B)^T */
@@ -215,8 +215,8 @@ static td_var *bias_add_example(td_tape *t, td_gc *g, int v) {
 td_var *td_linear(td_tape *t, td_var *x, td_var *w, td_var *b) {
     require_2d("linear", x);
     require_2d("linear", w);
-    int64_t rows = x->value.shape.d[0], in = x->value.shape.d[1], outn = w->value.shape.d[0];
-    if (w->value.shape.d[1] != in) shape_fail("linear", x, w, "x is [rows, in] but w is not [out, in]");
+    int64_t rows = td_dim(x, 0), in = td_dim(x, 1), outn = td_dim(w, 0);
+    if (td_dim(w, 1) != in) shape_fail("linear", x, w, "x is [rows, in] but w is not [out, in]");
     if (b && b->value.size != outn) shape_fail("linear", w, b, "bias length differs from w's rows");
     td_var *out = td_tape_new_var(t, TD_SHAPE(rows, outn), "linear", x, w, b);
     if (b) { /* start from the bias in every row, then accumulate x w^T */
@@ -231,7 +231,7 @@ td_var *td_linear(td_tape *t, td_var *x, td_var *w, td_var *b) {
 static void linear_backward(td_tape *t, td_node *n) {
     (void)t;
     td_var *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL;
-    int64_t rows = x->value.shape.d[0], in = x->value.shape.d[1], outn = w->value.shape.d[0];
+    int64_t rows = td_dim(x, 0), in = td_dim(x, 1), outn = td_dim(w, 0);
     const td_real *g = n->out->grad.data;
     if (NEEDS(x)) td_gemm(0, 0, rows, in, outn, 1, g, outn, w->value.data, in, 1, x->grad.data, in);
     if (NEEDS(w)) td_gemm(1, 0, outn, in, rows, 1, g, outn, x->value.data, in, 1, w->grad.data, in);
@@ -435,9 +435,9 @@ static td_var *reshape_example(td_tape *t, td_gc *g, int v) {
 
 td_var *td_slice_cols(td_tape *t, td_var *a, int64_t start, int64_t count) {
     require_2d("slice_cols", a);
-    if (start < 0 || count < 0 || start + count > a->value.shape.d[1])
+    if (start < 0 || count < 0 || start + count > td_dim(a, 1))
         shape_fail("slice_cols", a, NULL, "column range out of bounds");
-    td_var *out = td_tape_new_var(t, TD_SHAPE(a->value.shape.d[0], count), "slice_cols", a, NULL, NULL);
+    td_var *out = td_tape_new_var(t, TD_SHAPE(td_dim(a, 0), count), "slice_cols", a, NULL, NULL);
     td_k_copy_cols(&out->value, 0, &a->value, start, count);
     td_node *n = td_tape_record(t, TD_OP_SLICE_COLS, out, 1, a, NULL, NULL);
     if (n) n->iparam[0] = start;
@@ -445,7 +445,7 @@ td_var *td_slice_cols(td_tape *t, td_var *a, int64_t start, int64_t count) {
 }
 static void slice_cols_backward(td_tape *t, td_node *n) {
     /* add g into the sliced columns: copy those columns out, add, copy back */
-    int64_t start = n->iparam[0], count = n->out->value.shape.d[1];
+    int64_t start = n->iparam[0], count = td_dim(n->out, 1);
     td_tensor cols = tmp_like(t, n->out->value.shape);
     td_k_copy_cols(&cols, 0, &n->in[0]->grad, start, count);
     td_k_axpy(&cols, 1, &n->out->grad);
@@ -459,8 +459,8 @@ static td_var *slice_cols_example(td_tape *t, td_gc *g, int v) {
 td_var *td_concat_cols(td_tape *t, td_var *a, td_var *b) {
     require_2d("concat_cols", a);
     require_2d("concat_cols", b);
-    int64_t rows = a->value.shape.d[0], ca = a->value.shape.d[1], cb = b->value.shape.d[1];
-    if (b->value.shape.d[0] != rows) shape_fail("concat_cols", a, b, "row counts differ");
+    int64_t rows = td_dim(a, 0), ca = td_dim(a, 1), cb = td_dim(b, 1);
+    if (td_dim(b, 0) != rows) shape_fail("concat_cols", a, b, "row counts differ");
     td_var *out = td_tape_new_var(t, TD_SHAPE(rows, ca + cb), "concat_cols", a, b, NULL);
     td_k_copy_cols(&out->value, 0, &a->value, 0, ca);
     td_k_copy_cols(&out->value, ca, &b->value, 0, cb);
@@ -468,12 +468,12 @@ td_var *td_concat_cols(td_tape *t, td_var *a, td_var *b) {
     return out;
 }
 static void concat_cols_backward(td_tape *t, td_node *n) {
-    int64_t ca = n->in[0]->value.shape.d[1];
+    int64_t ca = td_dim(n->in[0], 1);
     for (int k = 0; k < 2; k++) {
         td_var *x = n->in[k];
         if (!NEEDS(x)) continue;
         td_tensor part = tmp_like(t, x->value.shape);
-        td_k_copy_cols(&part, 0, &n->out->grad, k ? ca : 0, x->value.shape.d[1]);
+        td_k_copy_cols(&part, 0, &n->out->grad, k ? ca : 0, td_dim(x, 1));
         td_k_axpy(&x->grad, 1, &part);
     }
 }

@@ -67,11 +67,11 @@ static td_var *cvae_loss(td_tape *t, const cvae *m, td_var *x, td_var *y, td_rng
 /* Images for the given labels from z ~ N(0, I), in [0, 1]; no-grad. */
 static td_var *cvae_generate(td_tape *t, const cvae *m, const uint8_t *labels, int64_t n,
                              td_rng *rng) {
-    int was = td_tape_set_grad(t, 0);
+    td_no_grad ng = td_no_grad_begin(t);
     td_var *z = td_randn(t, rng, TD_SHAPE(n, m->latent));
     td_var *y = one_hot(t, labels, n, m->classes);
     td_var *x = td_sigmoid(t, td_mlp_forward(t, &m->dec, td_concat_cols(t, z, y)));
-    td_tape_set_grad(t, was);
+    td_no_grad_end(ng);
     return x;
 }
 
@@ -173,7 +173,7 @@ int main(void) {
             td_var *loss = cvae_loss(tape, &m, td_const(tape, xb), y, &noise);
             td_backward(tape, loss);
             td_optimizer_step(adam, 2e-3);
-            loss_sum += loss->value.data[0] * (double)rows, seen += rows;
+            loss_sum += td_item(loss) * (double)rows, seen += rows;
         }
         printf("epoch %d: -ELBO per image %.2f\n", epoch + 1, loss_sum / (double)seen);
     }

@@ -79,24 +79,24 @@ td_var *td_ae_recon_loss(td_tape *t, const td_ae *m, td_var *out, td_var *x) {
 td_var *td_ae_loss(td_tape *t, const td_ae *m, td_var *x, td_ae_terms *terms) {
     td_var *loss = td_ae_recon_loss(t, m, td_ae_decode_raw(t, m, td_ae_encode(t, m, x)), x);
     if (terms) {
-        terms->loss = terms->recon = loss->value.data[0];
+        terms->loss = terms->recon = td_item(loss);
         terms->reg = 0;
     }
     return loss;
 }
 
 td_var *td_ae_decode(td_tape *t, const td_ae *m, td_var *h) {
-    int was = td_tape_set_grad(t, 0);
+    td_no_grad ng = td_no_grad_begin(t);
     td_var *y = td_ae_decode_raw(t, m, h);
     if (m->cfg.recon == TD_RECON_BCE) y = td_sigmoid(t, y);
-    td_tape_set_grad(t, was);
+    td_no_grad_end(ng);
     return y;
 }
 
 td_var *td_ae_reconstruct(td_tape *t, const td_ae *m, td_var *x) {
-    int was = td_tape_set_grad(t, 0);
+    td_no_grad ng = td_no_grad_begin(t);
     td_var *h = td_ae_encode(t, m, x);
-    td_tape_set_grad(t, was);
+    td_no_grad_end(ng);
     return td_ae_decode(t, m, h);
 }
 
@@ -104,7 +104,7 @@ double td_ae_recon_error(td_tape *t, const td_ae *m, const td_tensor *x, int64_t
     const int64_t n = td_tensor_rows_count(x);
     TD_ASSERT(batch > 0 && n > 0, "td_ae_recon_error: need rows (%lld) and a batch size (%lld)",
               (long long)n, (long long)batch);
-    int was = td_tape_set_grad(t, 0);
+    td_no_grad ng = td_no_grad_begin(t);
     double sum = 0;
     for (int64_t i = 0; i < n; i += batch) {
         const int64_t b = n - i < batch ? n - i : batch;
@@ -112,10 +112,10 @@ double td_ae_recon_error(td_tape *t, const td_ae *m, const td_tensor *x, int64_t
         td_tensor xb = td_tensor_rows(x, i, b);
         td_var *xv = td_const(t, xb);
         td_var *l = td_ae_recon_loss(t, m, td_ae_decode_raw(t, m, td_ae_encode(t, m, xv)), xv);
-        sum += (double)l->value.data[0] * (double)b; /* back to a sum over images */
+        sum += (double)td_item(l) * (double)b; /* back to a sum over images */
     }
     td_tape_reset(t);
-    td_tape_set_grad(t, was);
+    td_no_grad_end(ng);
     return sum / (double)n;
 }
 

@@ -65,7 +65,7 @@ td_var *td_dae_loss(td_tape *t, const td_dae *m, td_var *x, td_rng *rng, td_ae_t
     td_var *out = td_ae_decode_raw(t, &m->ae, td_ae_encode(t, &m->ae, xc));
     td_var *loss = td_ae_recon_loss(t, &m->ae, out, x); /* the clean x is the target */
     if (terms) {
-        terms->loss = terms->recon = loss->value.data[0];
+        terms->loss = terms->recon = td_item(loss);
         terms->reg = 0;
     }
     return loss;
@@ -76,16 +76,16 @@ double td_dae_denoise_error(td_tape *t, const td_dae *m, const td_tensor *x, int
     const int64_t n = td_tensor_rows_count(x);
     TD_ASSERT(batch > 0 && n > 0, "td_dae_denoise_error: need rows (%lld) and a batch size (%lld)",
               (long long)n, (long long)batch);
-    int was = td_tape_set_grad(t, 0);
+    td_no_grad ng = td_no_grad_begin(t);
     double sum = 0;
     for (int64_t i = 0; i < n; i += batch) {
         const int64_t b = n - i < batch ? n - i : batch;
         td_tape_reset(t);
         td_var *l = td_dae_loss(t, m, td_const(t, td_tensor_rows(x, i, b)), rng, NULL, NULL);
-        sum += (double)l->value.data[0] * (double)b;
+        sum += (double)td_item(l) * (double)b;
     }
     td_tape_reset(t);
-    td_tape_set_grad(t, was);
+    td_no_grad_end(ng);
     return sum / (double)n;
 }
 

@@ -56,7 +56,7 @@ td_var *td_sparsity_l1(td_tape *t, td_var *h) {
  * would make the loss and its gradient Inf/NaN. */
 td_var *td_sparsity_kl(td_tape *t, td_var *h, double rho) {
     TD_ASSERT(h->value.shape.ndim == 2, "td_sparsity_kl: codes must be [rows, units]");
-    const int64_t rows = h->value.shape.d[0], units = h->value.shape.d[1];
+    const int64_t rows = td_dim(h, 0), units = td_dim(h, 1);
     /* the column mean: no mean_axis op, so sum_axis then scale */
     td_var *q = td_mul_scalar(t, td_sum_axis(t, h, 0), (td_real)(1.0 / (double)rows));
     q = td_clamp(t, q, (td_real)TD_SAE_Q_MIN, (td_real)(1 - TD_SAE_Q_MIN));
@@ -79,9 +79,9 @@ td_var *td_sae_loss(td_tape *t, const td_sae *m, td_var *x, td_ae_terms *terms) 
     td_var *pen = td_sae_penalty(t, &m->cfg, h);
     td_var *loss = td_add(t, recon, pen);
     if (terms) {
-        terms->loss = loss->value.data[0];
-        terms->recon = recon->value.data[0];
-        terms->reg = pen->value.data[0];
+        terms->loss = td_item(loss);
+        terms->recon = td_item(recon);
+        terms->reg = td_item(pen);
     }
     return loss;
 }
@@ -91,7 +91,7 @@ void td_sae_eval(td_tape *t, const td_sae *m, const td_tensor *x, int64_t batch,
     const int64_t n = td_tensor_rows_count(x), units = m->cfg.ae.code;
     TD_ASSERT(batch > 0 && n > 0, "td_sae_eval: need rows (%lld) and a batch size (%lld)",
               (long long)n, (long long)batch);
-    int was = td_tape_set_grad(t, 0);
+    td_no_grad ng = td_no_grad_begin(t);
     double *unit_abs = td_alloc_zero(sizeof(double) * (size_t)units);
     double *unit_act = td_alloc_zero(sizeof(double) * (size_t)units);
     double recon = 0, near = 0;
@@ -101,7 +101,7 @@ void td_sae_eval(td_tape *t, const td_sae *m, const td_tensor *x, int64_t batch,
         td_var *xv = td_const(t, td_tensor_rows(x, i, b));
         td_var *h = td_ae_encode(t, &m->ae, xv);
         td_var *l = td_ae_recon_loss(t, &m->ae, td_ae_decode_raw(t, &m->ae, h), xv);
-        recon += (double)l->value.data[0] * (double)b;
+        recon += (double)td_item(l) * (double)b;
         for (int64_t r = 0; r < b; r++)
             for (int64_t j = 0; j < units; j++) {
                 const double v = h->value.data[r * units + j];
@@ -126,7 +126,7 @@ void td_sae_eval(td_tape *t, const td_sae *m, const td_tensor *x, int64_t batch,
     td_free(unit_abs);
     td_free(unit_act);
     td_tape_reset(t);
-    td_tape_set_grad(t, was);
+    td_no_grad_end(ng);
 }
 
 size_t td_sae_config_text(const td_sae_config *c, char *buf, size_t len) {

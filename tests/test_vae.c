@@ -44,7 +44,7 @@ static void test_reparam_and_kl(void) {
     mc /= (double)n;
     const double se = sqrt((mc2 / (double)n - mc * mc) / (double)n);
     td_var *kl = td_kl_std_normal_rows(t, mu, lv);
-    CHECK_CLOSE(kl->value.data[0], mc, 5 * se, 0);
+    CHECK_CLOSE(td_item(kl), mc, 5 * se, 0);
     td_tape_destroy(t);
 }
 
