@@ -20,7 +20,6 @@
 #include <string.h>
 
 #include "autograd/gradcheck.h"
-#include "nn/data.h"
 #include "tinyad.h"
 
 enum { CLASSES = 10 };
@@ -139,9 +138,9 @@ static int nearest_class(const double *means, const td_real *x, int64_t dim) {
 
 int main(void) {
     td_dataset data;
-    char dir[4096];
+    char dir[4096], note[4200];
     if (td_data_dir_resolve(NULL, dir, sizeof dir) && td_dataset_load(dir, "train", 4000, &data) == 0) {
-        printf("cvae: %lld MNIST images from %s\n", (long long)data.n, dir);
+        printf("cvae: %lld images, %s\n", (long long)data.n, td_data_describe(dir, note, sizeof note));
     } else {
         printf("cvae: MNIST not found; synthetic stroke digits instead\n");
         synthetic_digits(&data, 4000);
