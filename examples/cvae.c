@@ -140,7 +140,8 @@ int main(void) {
     td_dataset data;
     char dir[4096], note[4200];
     if (td_data_dir_resolve(NULL, dir, sizeof dir) && td_dataset_load(dir, "train", 4000, &data) == 0) {
-        printf("cvae: %lld images, %s\n", (long long)data.n, td_data_describe(dir, note, sizeof note));
+        printf("cvae: %lld images, %s\n", (long long)data.n,
+               td_data_describe(NULL, dir, note, sizeof note));
     } else {
         printf("cvae: MNIST not found; synthetic stroke digits instead\n");
         synthetic_digits(&data, 4000);

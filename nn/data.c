@@ -79,16 +79,19 @@ const char *td_data_dir_resolve(const char *flag, char *buf, size_t len) {
     return NULL;
 }
 
-const char *td_data_describe(const char *dir, char *buf, size_t len) {
-    const char *what = "MNIST-format IDX files";
-    if (!strcmp(dir, fashion_place)) {
-        what = "Fashion-MNIST from Debian's dataset-fashion-mnist; no MNIST found, --data DIR "
-               "names other data";
-    } else {
-        for (size_t i = 0; i < N_MNIST_PLACES; i++)
-            if (!strcmp(dir, mnist_places[i])) what = "MNIST";
-    }
-    snprintf(buf, len, "data: %s (%s)", dir, what);
+const char *td_data_describe(const char *flag, const char *dir, char *buf, size_t len) {
+    const char *env = getenv("TINYAD_DATA");
+    const char *what = "MNIST-format IDX files", *how = "";
+    for (size_t i = 0; i < N_MNIST_PLACES; i++)
+        if (!strcmp(dir, mnist_places[i])) what = "MNIST";
+    if (!strcmp(dir, fashion_place)) what = "Fashion-MNIST from Debian's dataset-fashion-mnist";
+    if (flag && *flag)
+        how = ", from --data";
+    else if (env && *env)
+        how = ", from $TINYAD_DATA";
+    else if (!strcmp(dir, fashion_place))
+        how = ": no MNIST found, --data DIR names other data";
+    snprintf(buf, len, "data: %s (%s%s)", dir, what, how);
     return buf;
 }
 

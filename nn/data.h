@@ -48,10 +48,11 @@ static inline td_real td_pixel_value(uint8_t p) { return (td_real)p / (td_real)2
  * NULL with td_error() saying where it looked, how to get MNIST and which
  * Debian package gives Fashion-MNIST. */
 const char *td_data_dir_resolve(const char *flag, char *buf, size_t len);
-/* One line naming the data in dir (from td_data_dir_resolve) for the user,
- * e.g. "data: data/mnist (MNIST)", or the Fashion-MNIST fallback and why.
- * Writes it to buf and returns buf. */
-const char *td_data_describe(const char *dir, char *buf, size_t len);
+/* One line for the user naming the data in dir, which td_data_dir_resolve
+ * gave for flag: e.g. "data: data/mnist (MNIST)", where --data or
+ * $TINYAD_DATA pointed, or the Fashion-MNIST fallback and why. Writes it
+ * to buf and returns buf. */
+const char *td_data_describe(const char *flag, const char *dir, char *buf, size_t len);
 
 /* Loads DIR/{prefix}-images-idx3-ubyte[.gz] and the labels beside it;
  * prefix is "train" or "t10k". limit > 0 keeps only the first limit images.

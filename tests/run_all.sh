@@ -46,22 +46,29 @@ run_pass() { # name, build dir, meson setup options...
     echo "== $name: ${ok:-0} ok, ${fail:-0} failed"
 }
 
+# One test's result: counted, and said; on failure the end of its log too.
+count_result() { # exit status, log, lines of it to show, ok line, failure line
+    if [ "$1" -eq 0 ]; then
+        passed=$((passed + 1))
+        echo "$4"
+    else
+        failed=$((failed + 1))
+        tail -n "$3" "$2"
+        echo "$5"
+    fi
+}
+
 passed=0 failed=0
 run_pass release build-test --buildtype=release --werror --prefix="$PWD/build-test/prefix"
 
 # Pass 2: the installed library. Each check is one test; its output goes to
 # build-test/installed-NAME.log.
 installed_check() { # name, command...
-    name=$1
+    name=$1 log=build-test/installed-$1.log
     shift
-    if "$@" >"build-test/installed-$name.log" 2>&1; then
-        passed=$((passed + 1))
-        echo "installed $name: ok"
-    else
-        failed=$((failed + 1))
-        tail -n 20 "build-test/installed-$name.log"
-        echo "installed $name: FAILED (log: build-test/installed-$name.log)"
-    fi
+    st=0
+    "$@" >"$log" 2>&1 || st=$?
+    count_result "$st" "$log" 20 "installed $name: ok" "installed $name: FAILED (log: $log)"
 }
 installed_headers() { # every installed header compiles alone, warning-free
     for h in $(cd build-test/prefix/include/tinyad && find . -name '*.h' | sort); do
@@ -114,14 +121,8 @@ fuzz_report() { # harness name
     st=$(cat "build-fuzz/fuzz-$h.status" 2>/dev/null || echo 1)
     runs=$(sed -n 's/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\1 runs in \2 s/p' "$log")
     cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -n 1)
-    if [ "$st" -eq 0 ]; then
-        passed=$((passed + 1))
-        echo "fuzz_$h: ok, ${runs:-? runs}, $cov"
-    else
-        failed=$((failed + 1))
-        tail -n 40 "$log"
-        echo "fuzz_$h: FAILED (exit $st); input in build-fuzz/artifacts/$h-*, log $log"
-    fi
+    count_result "$st" "$log" 40 "fuzz_$h: ok, ${runs:-? runs}, $cov" \
+        "fuzz_$h: FAILED (exit $st); input in build-fuzz/artifacts/$h-*, log $log"
 }
 if [ "$fuzz_seconds" -eq 0 ]; then
     echo "== fuzz: skipped (TINYAD_FUZZ_SECONDS=0)"
