@@ -20,7 +20,6 @@
 #include <string.h>
 
 #include "autograd/gradcheck.h"
-#include "nn/data.h"
 #include "tinyad.h"
 
 enum { CLASSES = 10 };
@@ -67,11 +66,11 @@ static td_var *cvae_loss(td_tape *t, const cvae *m, td_var *x, td_var *y, td_rng
 /* Images for the given labels from z ~ N(0, I), in [0, 1]; no-grad. */
 static td_var *cvae_generate(td_tape *t, const cvae *m, const uint8_t *labels, int64_t n,
                              td_rng *rng) {
-    int was = td_tape_set_grad(t, 0);
+    td_no_grad ng = td_no_grad_begin(t);
     td_var *z = td_randn(t, rng, TD_SHAPE(n, m->latent));
     td_var *y = one_hot(t, labels, n, m->classes);
     td_var *x = td_sigmoid(t, td_mlp_forward(t, &m->dec, td_concat_cols(t, z, y)));
-    td_tape_set_grad(t, was);
+    td_no_grad_end(ng);
     return x;
 }
 
@@ -139,9 +138,10 @@ static int nearest_class(const double *means, const td_real *x, int64_t dim) {
 
 int main(void) {
     td_dataset data;
-    char dir[4096];
+    char dir[4096], note[4200];
     if (td_data_dir_resolve(NULL, dir, sizeof dir) && td_dataset_load(dir, "train", 4000, &data) == 0) {
-        printf("cvae: %lld MNIST images from %s\n", (long long)data.n, dir);
+        printf("cvae: %lld images, %s\n", (long long)data.n,
+               td_data_describe(NULL, dir, note, sizeof note));
     } else {
         printf("cvae: MNIST not found; synthetic stroke digits instead\n");
         synthetic_digits(&data, 4000);
@@ -173,7 +173,7 @@ int main(void) {
             td_var *loss = cvae_loss(tape, &m, td_const(tape, xb), y, &noise);
             td_backward(tape, loss);
             td_optimizer_step(adam, 2e-3);
-            loss_sum += loss->value.data[0] * (double)rows, seen += rows;
+            loss_sum += td_item(loss) * (double)rows, seen += rows;
         }
         printf("epoch %d: -ELBO per image %.2f\n", epoch + 1, loss_sum / (double)seen);
     }

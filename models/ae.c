@@ -71,24 +71,24 @@ td_var *td_ae_recon_loss(td_tape *t, const td_ae *m, td_var *out, td_var *x) {
 td_var *td_ae_loss(td_tape *t, const td_ae *m, td_var *x, td_ae_terms *terms) {
     td_var *loss = td_ae_recon_loss(t, m, td_ae_decode_raw(t, m, td_ae_encode(t, m, x)), x);
     if (terms) {
-        terms->loss = terms->recon = loss->value.data[0];
+        terms->loss = terms->recon = td_item(loss);
         terms->reg = 0;
     }
     return loss;
 }
 
 td_var *td_ae_decode(td_tape *t, const td_ae *m, td_var *h) {
-    int was = td_tape_set_grad(t, 0);
+    td_no_grad ng = td_no_grad_begin(t);
     td_var *y = td_ae_decode_raw(t, m, h);
     if (m->cfg.recon == TD_RECON_BCE) y = td_sigmoid(t, y);
-    td_tape_set_grad(t, was);
+    td_no_grad_end(ng);
     return y;
 }
 
 td_var *td_ae_reconstruct(td_tape *t, const td_ae *m, td_var *x) {
-    int was = td_tape_set_grad(t, 0);
+    td_no_grad ng = td_no_grad_begin(t);
     td_var *h = td_ae_encode(t, m, x);
-    td_tape_set_grad(t, was);
+    td_no_grad_end(ng);
     return td_ae_decode(t, m, h);
 }
 
@@ -102,7 +102,7 @@ static void recon_batch(td_tape *t, int64_t first, int64_t rows, void *ctx) {
     recon_sum *s = ctx;
     td_var *xv = td_const(t, td_tensor_rows(s->x, first, rows));
     td_var *l = td_ae_recon_loss(t, s->m, td_ae_decode_raw(t, s->m, td_ae_encode(t, s->m, xv)), xv);
-    s->sum += (double)l->value.data[0] * (double)rows; /* back to a sum over images */
+    s->sum += (double)td_item(l) * (double)rows; /* back to a sum over images */
 }
 
 double td_ae_recon_error(td_tape *t, const td_ae *m, const td_tensor *x, int64_t batch) {

@@ -64,7 +64,7 @@ td_var *td_dae_loss(td_tape *t, const td_dae *m, td_var *x, td_rng *rng, td_ae_t
     td_var *out = td_ae_decode_raw(t, &m->ae, td_ae_encode(t, &m->ae, xc));
     td_var *loss = td_ae_recon_loss(t, &m->ae, out, x); /* the clean x is the target */
     if (terms) {
-        terms->loss = terms->recon = loss->value.data[0];
+        terms->loss = terms->recon = td_item(loss);
         terms->reg = 0;
     }
     return loss;
@@ -80,7 +80,7 @@ typedef struct denoise_sum {
 static void denoise_batch(td_tape *t, int64_t first, int64_t rows, void *ctx) {
     denoise_sum *s = ctx;
     td_var *l = td_dae_loss(t, s->m, td_const(t, td_tensor_rows(s->x, first, rows)), s->rng, NULL, NULL);
-    s->sum += (double)l->value.data[0] * (double)rows;
+    s->sum += (double)td_item(l) * (double)rows;
 }
 
 double td_dae_denoise_error(td_tape *t, const td_dae *m, const td_tensor *x, int64_t batch,

@@ -55,7 +55,7 @@ td_var *td_sparsity_l1(td_tape *t, td_var *h) {
  * would make the loss and its gradient Inf/NaN. */
 td_var *td_sparsity_kl(td_tape *t, td_var *h, double rho) {
     TD_ASSERT(h->value.shape.ndim == 2, "td_sparsity_kl: codes must be [rows, units]");
-    const int64_t rows = h->value.shape.d[0], units = h->value.shape.d[1];
+    const int64_t rows = td_dim(h, 0), units = td_dim(h, 1);
     /* the column mean: no mean_axis op, so sum_axis then scale */
     td_var *q = td_mul_scalar(t, td_sum_axis(t, h, 0), (td_real)(1.0 / (double)rows));
     q = td_clamp(t, q, (td_real)TD_SAE_Q_MIN, (td_real)(1 - TD_SAE_Q_MIN));
@@ -78,9 +78,9 @@ td_var *td_sae_loss(td_tape *t, const td_sae *m, td_var *x, td_ae_terms *terms) 
     td_var *pen = td_sae_penalty(t, &m->cfg, h);
     td_var *loss = td_add(t, recon, pen);
     if (terms) {
-        terms->loss = loss->value.data[0];
-        terms->recon = recon->value.data[0];
-        terms->reg = pen->value.data[0];
+        terms->loss = td_item(loss);
+        terms->recon = td_item(recon);
+        terms->reg = td_item(pen);
     }
     return loss;
 }
@@ -100,7 +100,7 @@ static void code_batch(td_tape *t, int64_t first, int64_t rows, void *ctx) {
     td_var *xv = td_const(t, td_tensor_rows(s->x, first, rows));
     td_var *h = td_ae_encode(t, ae, xv);
     td_var *l = td_ae_recon_loss(t, ae, td_ae_decode_raw(t, ae, h), xv);
-    s->recon += (double)l->value.data[0] * (double)rows;
+    s->recon += (double)td_item(l) * (double)rows;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t j = 0; j < units; j++) {
             const double v = h->value.data[r * units + j];

@@ -445,7 +445,7 @@ static void test_sae_kl_saturated(void) {
             td_var *pen = td_sparsity_kl(t, h, rho);
             const double q = one ? 1 - TD_SAE_Q_MIN : TD_SAE_Q_MIN;
             const double want = UNITS * (rho * log(rho / q) + (1 - rho) * log((1 - rho) / (1 - q)));
-            const double got = pen->value.data[0];
+            const double got = td_item(pen);
             CHECK(isfinite(got), "codes %s%s: KL penalty %g", what, through_sigmoid ? " (sigmoid)" : "", got);
             CHECK(fabs(got - want) <= 1e-2 * want, "codes %s: KL penalty %.6g, want %.6g (the KL at q = %g)",
                   what, got, want, q);

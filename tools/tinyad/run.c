@@ -23,6 +23,8 @@ int run_load_data(const cli_config *c, const char *data_flag, int want_train, in
     memset(d, 0, sizeof *d);
     const int cmd = want_train ? OPT_TRAIN : OPT_EVAL;
     if (!td_data_dir_resolve(data_flag, d->dir, sizeof d->dir)) return cli_usage_fail(cmd, "%s", td_error());
+    char note[1200];
+    if (want_train) fprintf(stderr, "%s\n", td_data_describe(data_flag, d->dir, note, sizeof note));
     if (want_train) {
         if (td_dataset_load(d->dir, "train", c->limit, &d->train_all)) return cli_fail(td_error());
         if (td_dataset_split(&d->train_all, c->val, &d->train, &d->val))
