@@ -197,11 +197,11 @@ int td_backward(td_tape *t, td_var *loss) {
 void td_no_grad_batches(td_tape *t, int64_t n, int64_t batch, td_batch_fn fn, void *ctx) {
     TD_ASSERT(batch > 0 && n >= 0, "td_no_grad_batches: need n >= 0 (%lld) and batch > 0 (%lld)",
               (long long)n, (long long)batch);
-    const int was = td_tape_set_grad(t, 0);
+    const td_no_grad ng = td_no_grad_begin(t);
     for (int64_t i = 0; i < n; i += batch) {
         td_tape_reset(t);
         fn(t, i, n - i < batch ? n - i : batch, ctx);
     }
     td_tape_reset(t);
-    td_tape_set_grad(t, was);
+    td_no_grad_end(ng);
 }

@@ -123,7 +123,7 @@ int cmd_sample(int argc, char **argv) {
         r = td_rng_stream(&base, RNG_EVAL - 3);
         td_var *x = o->rm.ops->sample(o->rm.m, o->rm.tape, n, &r);
         const char *out = o->a.out[0] ? o->a.out : "samples.png";
-        const int64_t side = (int64_t)lround(sqrt((double)x->value.shape.d[1]));
+        const int64_t side = (int64_t)lround(sqrt((double)td_dim(x, 1)));
         const int64_t cols = (int64_t)ceil(sqrt((double)n));
         if (cli_png_grid(out, x->value.data, n, side, side, cols))
             rc = cli_fail(td_error());

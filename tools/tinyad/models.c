@@ -99,9 +99,9 @@ static int64_t vae_latent(void *m) { return ((td_vae *)m)->cfg.latent; }
 
 static td_var *vae_encode(void *m, td_tape *t, td_var *x) {
     td_var *mu, *lv;
-    int was = td_tape_set_grad(t, 0);
+    td_no_grad ng = td_no_grad_begin(t);
     td_vae_encode(t, m, x, &mu, &lv);
-    td_tape_set_grad(t, was);
+    td_no_grad_end(ng);
     return mu;
 }
 
@@ -253,9 +253,9 @@ static td_var *ae_train_loss(void *m, td_tape *t, td_var *x, td_rng *rng, int64_
 
 /* The DAE's test figure is its denoising loss (corrupted in, clean out). */
 static void ae_eval_batch(void *m, td_tape *t, const td_tensor *x, td_rng *rng, cli_terms *terms) {
-    int was = td_tape_set_grad(t, 0);
+    td_no_grad ng = td_no_grad_begin(t);
     ae_family_loss(m, t, td_const(t, *x), rng, terms);
-    td_tape_set_grad(t, was);
+    td_no_grad_end(ng);
 }
 
 static void ae_destroy(void *m) { td_free(m); }
@@ -263,9 +263,9 @@ static void ae_destroy(void *m) { td_free(m); }
 static int64_t ae_latent(void *m) { return ((cli_ae *)m)->net->cfg.code; }
 
 static td_var *ae_encode(void *m, td_tape *t, td_var *x) {
-    int was = td_tape_set_grad(t, 0);
+    td_no_grad ng = td_no_grad_begin(t);
     td_var *h = td_ae_encode(t, ((cli_ae *)m)->net, x);
-    td_tape_set_grad(t, was);
+    td_no_grad_end(ng);
     return h;
 }
 
@@ -280,7 +280,7 @@ static td_var *dae_corrupt(void *m, td_tape *t, td_var *x, td_rng *rng) {
 
 static int64_t sae_filters(void *m, td_real *out) {
     const td_ae *net = ((cli_ae *)m)->net;
-    if (!out) return net->enc.layers[0].w->value.shape.d[0];
+    if (!out) return td_dim(net->enc.layers[0].w, 0);
     return td_ae_filters(net, out);
 }
 
