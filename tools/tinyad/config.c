@@ -110,7 +110,7 @@ void cli_usage(FILE *f, int cmd, const char *prog) {
     fprintf(f, "  %-22s this help\n", "--help");
     for (int i = 0; cmd == OPT_TRAIN && i < cli_n_models; i++) {
         const cli_model *m = cli_models[i];
-        fprintf(f, "\n%s, %s: %s\n", m->kind, m->summary, m->opts.n ? "" : "no options of its own");
+        fprintf(f, "\n%s, %s:%s\n", m->kind, m->summary, m->opts.n ? "" : " no options of its own");
         cli_opts_usage(f, m->opts, cmd);
     }
 }
