@@ -1,4 +1,6 @@
-/* tinyad: one include for the whole public API. */
+/* tinyad: one include for the whole public API of the framework (tensors,
+ * autograd, nn, datasets). The models are included one by one:
+ * "models/vae.h", "models/ae.h", "models/dae.h", "models/sae.h". */
 #ifndef TINYAD_H
 #define TINYAD_H
 
@@ -13,5 +15,6 @@
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/checkpoint.h"
+#include "nn/data.h"
 
 #endif

@@ -41,6 +41,23 @@ void td_tape_reset(td_tape *t);
  * previous setting, so callers can restore it. */
 int td_tape_set_grad(td_tape *t, int enabled);
 int td_tape_grad_enabled(const td_tape *t);
+
+/* A no-grad scope: values only, nothing recorded, then the previous mode
+ * back (so scopes nest). Every path out of the scope, early returns
+ * included, must call td_no_grad_end:
+ *
+ *     td_no_grad ng = td_no_grad_begin(t);
+ *     ... ops ...
+ *     td_no_grad_end(ng); */
+typedef struct td_no_grad {
+    td_tape *tape;
+    int was; /* the mode before td_no_grad_begin */
+} td_no_grad;
+static inline td_no_grad td_no_grad_begin(td_tape *t) {
+    td_no_grad ng = {t, td_tape_set_grad(t, 0)};
+    return ng;
+}
+static inline void td_no_grad_end(td_no_grad ng) { td_tape_set_grad(ng.tape, ng.was); }
 td_arena *td_tape_arena(td_tape *t);
 int64_t td_tape_node_count(const td_tape *t);
 
@@ -56,6 +73,15 @@ const char *td_tape_finite_error(const td_tape *t);
  * gradients. Returns 0, or -1 if the finite check is on and found NaN/Inf
  * (td_error() then names the op). */
 int td_backward(td_tape *t, td_var *loss);
+
+/* The value of a one-element var (a loss, a sum, a mean), as stored. */
+static inline td_real td_item(const td_var *v) {
+    TD_ASSERT(v->value.size == 1, "td_item: the var has %lld elements, not 1",
+              (long long)v->value.size);
+    return v->value.data[0];
+}
+/* Size of dimension i of v's value (i < ndim). */
+static inline int64_t td_dim(const td_var *v, int i) { return v->value.shape.d[i]; }
 
 /* ---- leaves ------------------------------------------------------------------ */
 /* A persistent parameter: heap value (zeros) and heap grad (zeros). */
@@ -137,5 +163,14 @@ td_var *td_bernoulli(td_tape *t, td_rng *r, td_var *p);
 td_var *td_bernoulli_mask(td_tape *t, td_rng *r, td_shape s, td_real keep);
 /* z = mu + exp(logvar / 2) * eps, differentiable in mu and logvar. */
 td_var *td_reparam(td_tape *t, td_var *mu, td_var *logvar, td_var *eps);
+
+/* ---- evaluation in batches ------------------------------------------------------
+ * The loop every "figures over a whole set" function shares: rows [0, n) in
+ * chunks of at most `batch`, each chunk on a freshly reset tape in no-grad
+ * mode; fn(t, first, rows, ctx) builds what it needs for rows first ..
+ * first + rows - 1 and adds its figures into ctx. The tape is reset after
+ * the last chunk and the previous grad mode restored. n may be 0. */
+typedef void (*td_batch_fn)(td_tape *t, int64_t first, int64_t rows, void *ctx);
+void td_no_grad_batches(td_tape *t, int64_t n, int64_t batch, td_batch_fn fn, void *ctx);
 
 #endif

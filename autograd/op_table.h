@@ -2,9 +2,12 @@
  *
  * To add an op: add its TD_OP_ id here, write its forward (the public
  * function), backward and example next to each other in autograd/ops.c, and
- * add its row to td_ops[]. A static assertion there fails the build if a row
- * is missing, a test walks the table so every differentiable op is
- * gradchecked, and an op without a backward must say so (differentiable 0). */
+ * add its row to td_ops[]. A static assertion beside td_ops[] counts the
+ * ids, so a new id fails the build until its row is written (and the count
+ * raised); test_op_table checks that every id has a filled-in, uniquely
+ * named row and gradchecks every differentiable op; an op without a
+ * backward must say so (differentiable 0). Messages and output vars take
+ * an op's name from its row (td_ops[op].name), never from a second copy. */
 #ifndef TD_OP_TABLE_H
 #define TD_OP_TABLE_H
 

@@ -16,14 +16,18 @@
 
 static td_tensor tmp_like(td_tape *t, td_shape s) { return td_tensor_arena(td_tape_arena(t), s); }
 
-static void shape_fail(const char *op, const td_var *a, const td_var *b, const char *why) {
+/* The op's name, for messages and output vars: from the table, never a
+ * second copy of it. */
+static const char *op_name(int op) { return td_ops[op].name; }
+
+static void shape_fail(int op, const td_var *a, const td_var *b, const char *why) {
     char sa[64], sb[64];
-    td_fatal_at(__FILE__, __LINE__, "op '%s': %s (shapes %s and %s)", op, why,
+    td_fatal_at(__FILE__, __LINE__, "op '%s': %s (shapes %s and %s)", op_name(op), why,
                 td_shape_str(a->value.shape, sa, sizeof sa),
                 b ? td_shape_str(b->value.shape, sb, sizeof sb) : "-");
 }
 
-static void require_2d(const char *op, const td_var *a) {
+static void require_2d(int op, const td_var *a) {
     if (a->value.shape.ndim != 2) shape_fail(op, a, NULL, "needs a 2-D input");
 }
 
@@ -32,7 +36,7 @@ static void require_2d(const char *op, const td_var *a) {
 static td_var *binary(td_tape *t, int op, td_binop kind, td_var *a, td_var *b) {
     td_shape s;
     if (td_shape_broadcast(a->value.shape, b->value.shape, &s))
-        shape_fail(td_ops[op].name, a, b, "shapes do not broadcast");
+        shape_fail(op, a, b, "shapes do not broadcast");
     td_var *out = td_tape_new_var(t, s, td_ops[op].name, a, b, NULL);
     td_k_binary(kind, &out->value, &a->value, &b->value);
     td_tape_record(t, op, out, 2, a, b, NULL);
@@ -140,16 +144,16 @@ static td_var *mul_scalar_example(td_tape *t, td_gc *g, int v) {
 /* ===== matrix products ======================================================= */
 
 td_var *td_matmul(td_tape *t, td_var *a, td_var *b, int trans_a, int trans_b) {
-    require_2d("matmul", a);
-    require_2d("matmul", b);
-    int64_t m = trans_a ? a->value.shape.d[1] : a->value.shape.d[0];
-    int64_t k = trans_a ? a->value.shape.d[0] : a->value.shape.d[1];
-    int64_t kb = trans_b ? b->value.shape.d[1] : b->value.shape.d[0];
-    int64_t nn = trans_b ? b->value.shape.d[0] : b->value.shape.d[1];
-    if (k != kb) shape_fail("matmul", a, b, "inner dimensions differ");
-    td_var *out = td_tape_new_var(t, TD_SHAPE(m, nn), "matmul", a, b, NULL);
-    td_gemm(trans_a, trans_b, m, nn, k, 1, a->value.data, a->value.shape.d[1], b->value.data,
-            b->value.shape.d[1], 0, out->value.data, nn);
+    require_2d(TD_OP_MATMUL, a);
+    require_2d(TD_OP_MATMUL, b);
+    int64_t m = trans_a ? td_dim(a, 1) : td_dim(a, 0);
+    int64_t k = trans_a ? td_dim(a, 0) : td_dim(a, 1);
+    int64_t kb = trans_b ? td_dim(b, 1) : td_dim(b, 0);
+    int64_t nn = trans_b ? td_dim(b, 0) : td_dim(b, 1);
+    if (k != kb) shape_fail(TD_OP_MATMUL, a, b, "inner dimensions differ");
+    td_var *out = td_tape_new_var(t, TD_SHAPE(m, nn), op_name(TD_OP_MATMUL), a, b, NULL);
+    td_gemm(trans_a, trans_b, m, nn, k, 1, a->value.data, td_dim(a, 1), b->value.data,
+            td_dim(b, 1), 0, out->value.data, nn);
     td_node *n = td_tape_record(t, TD_OP_MATMUL, out, 2, a, b, NULL);
     if (n) {
         n->iparam[0] = trans_a;
@@ -161,9 +165,9 @@ static void matmul_backward(td_tape *t, td_node *n) {
     (void)t;
     td_var *a = n->in[0], *b = n->in[1];
     int ta = (int)n->iparam[0], tb = (int)n->iparam[1];
-    int64_t m = n->out->value.shape.d[0], nn = n->out->value.shape.d[1];
-    int64_t k = ta ? a->value.shape.d[0] : a->value.shape.d[1];
-    int64_t lda = a->value.shape.d[1], ldb = b->value.shape.d[1];
+    int64_t m = td_dim(n->out, 0), nn = td_dim(n->out, 1);
+    int64_t k = ta ? td_dim(a, 0) : td_dim(a, 1);
+    int64_t lda = td_dim(a, 1), ldb = td_dim(b, 1);
     const td_real *g = n->out->grad.data;
     if (NEEDS(a)) {
         if (!ta) /* dA[m,k] += G[m,n] op(B)^T */
@@ -188,8 +192,9 @@ static td_var *matmul_example(td_tape *t, td_gc *g, int v) {
 
 td_var *td_bias_add(td_tape *t, td_var *x, td_var *b) {
     int64_t cols = td_tensor_cols(&x->value);
-    if (b->value.size != cols) shape_fail("bias_add", x, b, "bias length differs from the columns");
-    td_var *out = td_tape_new_var(t, x->value.shape, "bias_add", x, b, NULL);
+    if (b->value.size != cols)
+        shape_fail(TD_OP_BIAS_ADD, x, b, "bias length differs from the columns");
+    td_var *out = td_tape_new_var(t, x->value.shape, op_name(TD_OP_BIAS_ADD), x, b, NULL);
     td_tensor brow = td_tensor_reshape(&b->value, TD_SHAPE(cols));
     td_k_binary(TD_BIN_ADD, &out->value, &x->value, &brow);
     td_tape_record(t, TD_OP_BIAS_ADD, out, 2, x, b, NULL);
@@ -213,12 +218,14 @@ static td_var *bias_add_example(td_tape *t, td_gc *g, int v) {
 }
 
 td_var *td_linear(td_tape *t, td_var *x, td_var *w, td_var *b) {
-    require_2d("linear", x);
-    require_2d("linear", w);
-    int64_t rows = x->value.shape.d[0], in = x->value.shape.d[1], outn = w->value.shape.d[0];
-    if (w->value.shape.d[1] != in) shape_fail("linear", x, w, "x is [rows, in] but w is not [out, in]");
-    if (b && b->value.size != outn) shape_fail("linear", w, b, "bias length differs from w's rows");
-    td_var *out = td_tape_new_var(t, TD_SHAPE(rows, outn), "linear", x, w, b);
+    require_2d(TD_OP_LINEAR, x);
+    require_2d(TD_OP_LINEAR, w);
+    int64_t rows = td_dim(x, 0), in = td_dim(x, 1), outn = td_dim(w, 0);
+    if (td_dim(w, 1) != in)
+        shape_fail(TD_OP_LINEAR, x, w, "x is [rows, in] but w is not [out, in]");
+    if (b && b->value.size != outn)
+        shape_fail(TD_OP_LINEAR, w, b, "bias length differs from w's rows");
+    td_var *out = td_tape_new_var(t, TD_SHAPE(rows, outn), op_name(TD_OP_LINEAR), x, w, b);
     if (b) { /* start from the bias in every row, then accumulate x w^T */
         for (int64_t r = 0; r < rows; r++)
             memcpy(out->value.data + r * outn, b->value.data, sizeof(td_real) * (size_t)outn);
@@ -231,7 +238,7 @@ td_var *td_linear(td_tape *t, td_var *x, td_var *w, td_var *b) {
 static void linear_backward(td_tape *t, td_node *n) {
     (void)t;
     td_var *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL;
-    int64_t rows = x->value.shape.d[0], in = x->value.shape.d[1], outn = w->value.shape.d[0];
+    int64_t rows = td_dim(x, 0), in = td_dim(x, 1), outn = td_dim(w, 0);
     const td_real *g = n->out->grad.data;
     if (NEEDS(x)) td_gemm(0, 0, rows, in, outn, 1, g, outn, w->value.data, in, 1, x->grad.data, in);
     if (NEEDS(w)) td_gemm(1, 0, outn, in, rows, 1, g, outn, x->value.data, in, 1, w->grad.data, in);
@@ -314,7 +321,7 @@ UNARY_EXAMPLE(abs_example, td_abs, TD_GC_AWAY)
 
 td_var *td_clamp(td_tape *t, td_var *a, td_real lo, td_real hi) {
     TD_ASSERT(lo <= hi, "td_clamp: lo (%g) must not exceed hi (%g)", (double)lo, (double)hi);
-    td_var *out = td_tape_new_var(t, a->value.shape, "clamp", a, NULL, NULL);
+    td_var *out = td_tape_new_var(t, a->value.shape, op_name(TD_OP_CLAMP), a, NULL, NULL);
     const td_real *x = a->value.data;
     td_real *y = out->value.data;
     for (int64_t i = 0; i < a->value.size; i++) y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
@@ -342,13 +349,13 @@ static td_var *clamp_example(td_tape *t, td_gc *g, int v) {
 /* ===== reductions ================================================================ */
 
 td_var *td_sum(td_tape *t, td_var *a) {
-    td_var *out = td_tape_new_var(t, TD_SHAPE(1), "sum", a, NULL, NULL);
+    td_var *out = td_tape_new_var(t, TD_SHAPE(1), op_name(TD_OP_SUM), a, NULL, NULL);
     out->value.data[0] = (td_real)td_k_sum(&a->value);
     td_tape_record(t, TD_OP_SUM, out, 1, a, NULL, NULL);
     return out;
 }
 td_var *td_mean(td_tape *t, td_var *a) {
-    td_var *out = td_tape_new_var(t, TD_SHAPE(1), "mean", a, NULL, NULL);
+    td_var *out = td_tape_new_var(t, TD_SHAPE(1), op_name(TD_OP_MEAN), a, NULL, NULL);
     out->value.data[0] = (td_real)(td_k_sum(&a->value) / (double)a->value.size);
     td_tape_record(t, TD_OP_MEAN, out, 1, a, NULL, NULL);
     return out;
@@ -366,7 +373,7 @@ static td_var *mean_example(td_tape *t, td_gc *g, int v) {
     return v ? NULL : td_mean(t, td_gc_input(g, t, TD_SHAPE(3, 4), TD_GC_ANY, 1));
 }
 
-static td_shape reduced_shape(const char *op, td_var *a, int axis) {
+static td_shape reduced_shape(int op, td_var *a, int axis) {
     if (axis < 0 || axis >= a->value.shape.ndim) shape_fail(op, a, NULL, "axis out of range");
     td_shape s = a->value.shape;
     s.d[axis] = 1;
@@ -374,7 +381,8 @@ static td_shape reduced_shape(const char *op, td_var *a, int axis) {
 }
 
 td_var *td_sum_axis(td_tape *t, td_var *a, int axis) {
-    td_var *out = td_tape_new_var(t, reduced_shape("sum_axis", a, axis), "sum_axis", a, NULL, NULL);
+    td_var *out = td_tape_new_var(t, reduced_shape(TD_OP_SUM_AXIS, a, axis),
+                                  op_name(TD_OP_SUM_AXIS), a, NULL, NULL);
     td_k_sum_axis(&out->value, &a->value, axis);
     td_node *n = td_tape_record(t, TD_OP_SUM_AXIS, out, 1, a, NULL, NULL);
     if (n) n->iparam[0] = axis;
@@ -391,8 +399,8 @@ static td_var *sum_axis_example(td_tape *t, td_gc *g, int v) {
 }
 
 td_var *td_logsumexp_axis(td_tape *t, td_var *a, int axis) {
-    td_var *out = td_tape_new_var(t, reduced_shape("logsumexp_axis", a, axis), "logsumexp_axis", a,
-                                  NULL, NULL);
+    td_var *out = td_tape_new_var(t, reduced_shape(TD_OP_LOGSUMEXP_AXIS, a, axis),
+                                  op_name(TD_OP_LOGSUMEXP_AXIS), a, NULL, NULL);
     td_k_logsumexp_axis(&out->value, &a->value, axis);
     td_node *n = td_tape_record(t, TD_OP_LOGSUMEXP_AXIS, out, 1, a, NULL, NULL);
     if (n) n->iparam[0] = axis;
@@ -419,7 +427,7 @@ static td_var *logsumexp_axis_example(td_tape *t, td_gc *g, int v) {
 /* ===== shape ops ================================================================== */
 
 td_var *td_reshape(td_tape *t, td_var *a, td_shape s) {
-    td_var *out = td_tape_new_var(t, TD_SHAPE(0), "reshape", a, NULL, NULL);
+    td_var *out = td_tape_new_var(t, TD_SHAPE(0), op_name(TD_OP_RESHAPE), a, NULL, NULL);
     out->value = td_tensor_reshape(&a->value, s); /* a view: no copy */
     td_tape_record(t, TD_OP_RESHAPE, out, 1, a, NULL, NULL);
     return out;
@@ -434,10 +442,11 @@ static td_var *reshape_example(td_tape *t, td_gc *g, int v) {
 }
 
 td_var *td_slice_cols(td_tape *t, td_var *a, int64_t start, int64_t count) {
-    require_2d("slice_cols", a);
-    if (start < 0 || count < 0 || start + count > a->value.shape.d[1])
-        shape_fail("slice_cols", a, NULL, "column range out of bounds");
-    td_var *out = td_tape_new_var(t, TD_SHAPE(a->value.shape.d[0], count), "slice_cols", a, NULL, NULL);
+    require_2d(TD_OP_SLICE_COLS, a);
+    if (start < 0 || count < 0 || start + count > td_dim(a, 1))
+        shape_fail(TD_OP_SLICE_COLS, a, NULL, "column range out of bounds");
+    td_var *out =
+        td_tape_new_var(t, TD_SHAPE(td_dim(a, 0), count), op_name(TD_OP_SLICE_COLS), a, NULL, NULL);
     td_k_copy_cols(&out->value, 0, &a->value, start, count);
     td_node *n = td_tape_record(t, TD_OP_SLICE_COLS, out, 1, a, NULL, NULL);
     if (n) n->iparam[0] = start;
@@ -445,7 +454,7 @@ td_var *td_slice_cols(td_tape *t, td_var *a, int64_t start, int64_t count) {
 }
 static void slice_cols_backward(td_tape *t, td_node *n) {
     /* add g into the sliced columns: copy those columns out, add, copy back */
-    int64_t start = n->iparam[0], count = n->out->value.shape.d[1];
+    int64_t start = n->iparam[0], count = td_dim(n->out, 1);
     td_tensor cols = tmp_like(t, n->out->value.shape);
     td_k_copy_cols(&cols, 0, &n->in[0]->grad, start, count);
     td_k_axpy(&cols, 1, &n->out->grad);
@@ -457,23 +466,24 @@ static td_var *slice_cols_example(td_tape *t, td_gc *g, int v) {
 }
 
 td_var *td_concat_cols(td_tape *t, td_var *a, td_var *b) {
-    require_2d("concat_cols", a);
-    require_2d("concat_cols", b);
-    int64_t rows = a->value.shape.d[0], ca = a->value.shape.d[1], cb = b->value.shape.d[1];
-    if (b->value.shape.d[0] != rows) shape_fail("concat_cols", a, b, "row counts differ");
-    td_var *out = td_tape_new_var(t, TD_SHAPE(rows, ca + cb), "concat_cols", a, b, NULL);
+    require_2d(TD_OP_CONCAT_COLS, a);
+    require_2d(TD_OP_CONCAT_COLS, b);
+    int64_t rows = td_dim(a, 0), ca = td_dim(a, 1), cb = td_dim(b, 1);
+    if (td_dim(b, 0) != rows) shape_fail(TD_OP_CONCAT_COLS, a, b, "row counts differ");
+    td_var *out =
+        td_tape_new_var(t, TD_SHAPE(rows, ca + cb), op_name(TD_OP_CONCAT_COLS), a, b, NULL);
     td_k_copy_cols(&out->value, 0, &a->value, 0, ca);
     td_k_copy_cols(&out->value, ca, &b->value, 0, cb);
     td_tape_record(t, TD_OP_CONCAT_COLS, out, 2, a, b, NULL);
     return out;
 }
 static void concat_cols_backward(td_tape *t, td_node *n) {
-    int64_t ca = n->in[0]->value.shape.d[1];
+    int64_t ca = td_dim(n->in[0], 1);
     for (int k = 0; k < 2; k++) {
         td_var *x = n->in[k];
         if (!NEEDS(x)) continue;
         td_tensor part = tmp_like(t, x->value.shape);
-        td_k_copy_cols(&part, 0, &n->out->grad, k ? ca : 0, x->value.shape.d[1]);
+        td_k_copy_cols(&part, 0, &n->out->grad, k ? ca : 0, td_dim(x, 1));
         td_k_axpy(&x->grad, 1, &part);
     }
 }
@@ -486,7 +496,7 @@ static td_var *concat_cols_example(td_tape *t, td_gc *g, int v) {
 
 /* ===== binary cross-entropy with logits ============================================ */
 
-static void check_target(const char *op, td_var *logits, td_var *target) {
+static void check_target(int op, td_var *logits, td_var *target) {
     if (!td_shape_equal(logits->value.shape, target->value.shape))
         shape_fail(op, logits, target, "logits and target shapes differ");
 }
@@ -499,8 +509,9 @@ static td_tensor bce_grad_buffer(td_tape *t, const td_var *out, const td_var *lo
 }
 
 td_var *td_bce_logits(td_tape *t, td_var *logits, td_var *target) {
-    check_target("bce_logits", logits, target);
-    td_var *out = td_tape_new_var(t, logits->value.shape, "bce_logits", logits, NULL, NULL);
+    check_target(TD_OP_BCE_LOGITS, logits, target);
+    td_var *out =
+        td_tape_new_var(t, logits->value.shape, op_name(TD_OP_BCE_LOGITS), logits, NULL, NULL);
     td_tensor d = bce_grad_buffer(t, out, logits);
     td_k_bce_logits(logits->value.data, target->value.data, out->value.size, out->value.data,
                     d.data);
@@ -527,9 +538,10 @@ static td_var *bce_example(td_tape *t, td_gc *g, int v, int rows_form) {
 static td_var *bce_logits_example(td_tape *t, td_gc *g, int v) { return bce_example(t, g, v, 0); }
 
 td_var *td_bce_logits_rows(td_tape *t, td_var *logits, td_var *target) {
-    check_target("bce_logits_rows", logits, target);
+    check_target(TD_OP_BCE_LOGITS_ROWS, logits, target);
     int64_t cols = td_tensor_cols(&logits->value), rows = td_tensor_rows_count(&logits->value);
-    td_var *out = td_tape_new_var(t, TD_SHAPE(rows, 1), "bce_logits_rows", logits, NULL, NULL);
+    td_var *out =
+        td_tape_new_var(t, TD_SHAPE(rows, 1), op_name(TD_OP_BCE_LOGITS_ROWS), logits, NULL, NULL);
     td_tensor d = bce_grad_buffer(t, out, logits);
     td_k_bce_logits_rows(logits->value.data, target->value.data, rows, cols, out->value.data,
                          d.data);
@@ -546,21 +558,21 @@ static td_var *bce_logits_rows_example(td_tape *t, td_gc *g, int v) { return bce
 td_var *td_randn(td_tape *t, td_rng *r, td_shape s) {
     td_var *v = td_const_new(t, s);
     td_rng_normal(r, v->value.data, v->value.size, 0, 1);
-    v->name = "randn";
+    v->name = op_name(TD_OP_RANDN);
     return v;
 }
 
 td_var *td_bernoulli(td_tape *t, td_rng *r, td_var *p) {
     td_var *v = td_const_new(t, p->value.shape);
     td_rng_bernoulli(r, v->value.data, v->value.size, p->value.data);
-    v->name = "bernoulli";
+    v->name = op_name(TD_OP_BERNOULLI);
     return v;
 }
 
 td_var *td_bernoulli_mask(td_tape *t, td_rng *r, td_shape s, td_real keep) {
     td_var *v = td_const_new(t, s);
     td_rng_bernoulli_p(r, v->value.data, v->value.size, keep);
-    v->name = "bernoulli_mask";
+    v->name = op_name(TD_OP_BERNOULLI_MASK);
     return v;
 }
 
@@ -568,11 +580,11 @@ td_var *td_bernoulli_mask(td_tape *t, td_rng *r, td_shape s, td_real keep) {
  * sample dims, e.g. [K, B, D] against mu [B, D]). */
 td_var *td_reparam(td_tape *t, td_var *mu, td_var *logvar, td_var *eps) {
     if (!td_shape_equal(mu->value.shape, logvar->value.shape))
-        shape_fail("reparam", mu, logvar, "mu and logvar shapes differ");
+        shape_fail(TD_OP_REPARAM, mu, logvar, "mu and logvar shapes differ");
     td_shape s;
     if (td_shape_broadcast(mu->value.shape, eps->value.shape, &s))
-        shape_fail("reparam", mu, eps, "mu and eps do not broadcast");
-    td_var *out = td_tape_new_var(t, s, "reparam", mu, logvar, NULL);
+        shape_fail(TD_OP_REPARAM, mu, eps, "mu and eps do not broadcast");
+    td_var *out = td_tape_new_var(t, s, op_name(TD_OP_REPARAM), mu, logvar, NULL);
     td_tensor sd = tmp_like(t, logvar->value.shape);
     td_k_affine(&sd, &logvar->value, (td_real)0.5, 0);
     td_k_unary(TD_UN_EXP, &sd, &sd);
@@ -602,6 +614,13 @@ static td_var *reparam_example(td_tape *t, td_gc *g, int v) {
 }
 
 /* ===== the table ======================================================================= */
+
+/* One row per td_op_id. The count is the number of ids in op_table.h:
+ * adding an id there stops the build here until its row is written below
+ * and the count raised with it. test_op_table then checks at run time that
+ * every id has a filled-in row and that no two rows share a name. */
+_Static_assert(TD_OP_COUNT == 34, "a new td_op_id needs its row in td_ops[] below; add the row, "
+                                  "then raise this count to TD_OP_COUNT");
 
 td_op_info td_ops[TD_OP_COUNT] = {
     [TD_OP_ADD] = {"add", 1, add_backward, add_example},

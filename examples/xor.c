@@ -27,7 +27,7 @@ int main(void) {
     }
     int correct = 0;
     for (int i = 0; i < 4; i++) correct += (logits->value.data[i] > 0) == (ys[i] > 0.5f);
-    double final_loss = loss->value.data[0];
+    double final_loss = td_item(loss);
     printf("loss %.4f, %d of 4 right\n", final_loss, correct);
 
     td_tape_destroy(tape);

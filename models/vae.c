@@ -53,19 +53,16 @@ int td_vae_init(td_vae *m, td_params *p, const td_vae_config *cfg) {
         }
     m->cfg = *cfg;
     const int nh = cfg->n_hidden;
-    int64_t sizes[TD_MLP_MAX_LAYERS + 1];
-    /* Encoder x -> h: the MLP leaves its last layer linear; we activate it. */
-    sizes[0] = cfg->input;
-    for (int i = 0; i < nh; i++) sizes[i + 1] = cfg->hidden[i];
-    td_mlp_init(&m->enc, p, "enc", nh + 1, sizes, cfg->act, TD_INIT_PYTORCH);
+    int64_t enc[TD_MLP_MAX_LAYERS + 1], dec[TD_MLP_MAX_LAYERS + 1];
+    td_mlp_mirror_sizes(cfg->input, nh, cfg->hidden, cfg->latent, enc, dec);
+    /* Encoder x -> h (enc without its last size: mu and logvar take h): the
+     * MLP leaves its last layer linear; we activate it. */
+    td_mlp_init(&m->enc, p, "enc", nh + 1, enc, cfg->act, TD_INIT_PYTORCH);
     td_linear_layer_init(&m->fc_mu, p, "enc.mu", cfg->hidden[nh - 1], cfg->latent, TD_INIT_PYTORCH);
     td_linear_layer_init(&m->fc_logvar, p, "enc.logvar", cfg->hidden[nh - 1], cfg->latent,
                          TD_INIT_PYTORCH);
     /* Decoder z -> hidden (mirrored) -> x. */
-    sizes[0] = cfg->latent;
-    for (int i = 0; i < nh; i++) sizes[i + 1] = cfg->hidden[nh - 1 - i];
-    sizes[nh + 1] = cfg->input;
-    td_mlp_init(&m->dec, p, "dec", nh + 2, sizes, cfg->act, TD_INIT_PYTORCH);
+    td_mlp_init(&m->dec, p, "dec", nh + 2, dec, cfg->act, TD_INIT_PYTORCH);
     if (cfg->lik == TD_LIK_GAUSSIAN && cfg->learn_var)
         m->dec_logvar = td_params_add(p, "dec.logvar", TD_SHAPE(cfg->input),
                                       (td_init){TD_INIT_ZEROS, cfg->input, cfg->input});
@@ -97,7 +94,7 @@ static td_var *recon_rows(td_tape *t, const td_vae *m, td_var *out, td_var *x) {
 /* x [B, n] repeated s times as a constant [s*B, n] (targets for s samples). */
 static td_var *tile_rows(td_tape *t, td_var *x, int64_t s) {
     if (s == 1) return x;
-    int64_t b = x->value.shape.d[0], n = x->value.shape.d[1];
+    int64_t b = td_dim(x, 0), n = td_dim(x, 1);
     td_var *r = td_const_new(t, TD_SHAPE(s * b, n));
     for (int64_t k = 0; k < s; k++)
         memcpy(r->value.data + k * b * n, x->value.data, sizeof(td_real) * (size_t)(b * n));
@@ -107,7 +104,7 @@ static td_var *tile_rows(td_tape *t, td_var *x, int64_t s) {
 /* s samples of z per row: [s*B, latent] (sample-major), with the eps used. */
 static td_var *sample_z(td_tape *t, td_var *mu, td_var *logvar, int64_t s, td_rng *rng,
                         td_var **eps_out) {
-    int64_t b = mu->value.shape.d[0], d = mu->value.shape.d[1];
+    int64_t b = td_dim(mu, 0), d = td_dim(mu, 1);
     td_var *eps = td_randn(t, rng, s == 1 ? TD_SHAPE(b, d) : TD_SHAPE(s, b, d));
     td_var *z = td_reparam(t, mu, logvar, eps);
     if (eps_out) *eps_out = eps;
@@ -126,9 +123,9 @@ static td_var *elbo_loss(td_tape *t, const td_vae *m, td_var *x, td_rng *rng, in
     td_var *loss = beta == 1 ? td_add(t, recon, kl)
                              : td_add(t, recon, td_mul_scalar(t, kl, (td_real)beta));
     if (terms) {
-        terms->loss = loss->value.data[0];
-        terms->recon = recon->value.data[0];
-        terms->kl = kl->value.data[0];
+        terms->loss = td_item(loss);
+        terms->recon = td_item(recon);
+        terms->kl = td_item(kl);
     }
     return loss;
 }
@@ -139,7 +136,7 @@ static td_var *elbo_loss(td_tape *t, const td_vae *m, td_var *x, td_rng *rng, in
  * whose total derivative in (mu, logvar) is exactly that of log q(z(mu, logvar)|x). */
 static td_var *iwae_loss(td_tape *t, const td_vae *m, td_var *x, td_rng *rng, int64_t K,
                          td_vae_terms *terms) {
-    int64_t b = x->value.shape.d[0], d = m->cfg.latent;
+    int64_t b = td_dim(x, 0), d = m->cfg.latent;
     td_var *mu, *logvar, *eps;
     td_vae_encode(t, m, x, &mu, &logvar);
     td_var *z = sample_z(t, mu, logvar, K, rng, &eps);
@@ -159,12 +156,12 @@ static td_var *iwae_loss(td_tape *t, const td_vae *m, td_var *x, td_rng *rng, in
     td_var *bound = td_sum(t, td_logsumexp_axis(t, lw, 0));
     td_var *loss = td_add_scalar(t, td_neg(t, bound), (td_real)((double)b * log((double)K)));
     if (terms) { /* for display: the reconstruction term averaged over the K samples */
-        int was = td_tape_set_grad(t, 0);
+        td_no_grad ng = td_no_grad_begin(t);
         td_var *kl = td_sum(t, td_kl_std_normal_rows(t, mu, logvar));
-        td_tape_set_grad(t, was);
-        terms->loss = loss->value.data[0];
+        td_no_grad_end(ng);
+        terms->loss = td_item(loss);
         terms->recon = td_k_sum(&nll->value) / (double)K;
-        terms->kl = kl->value.data[0];
+        terms->kl = td_item(kl);
     }
     return loss;
 }
@@ -177,9 +174,9 @@ td_var *td_vae_loss(td_tape *t, const td_vae *m, td_var *x, td_rng *rng, double 
 
 void td_vae_elbo_batch(td_tape *t, const td_vae *m, const td_tensor *x, td_rng *rng,
                        td_vae_terms *terms) {
-    int was = td_tape_set_grad(t, 0);
+    td_no_grad ng = td_no_grad_begin(t);
     elbo_loss(t, m, td_const(t, *x), rng, 1, 1, terms);
-    td_tape_set_grad(t, was);
+    td_no_grad_end(ng);
 }
 
 void td_vae_iw_nll(td_tape *t, const td_vae *m, const td_tensor *x, int64_t k, td_rng *rng,
@@ -191,7 +188,7 @@ void td_vae_iw_nll(td_tape *t, const td_vae *m, const td_tensor *x, int64_t k, t
     const int64_t budget = 4096;
     const int64_t nb = k >= budget ? 1 : budget / k;
     const int64_t kc = k >= budget ? budget : k;
-    int was = td_tape_set_grad(t, 0);
+    td_no_grad ng = td_no_grad_begin(t);
     td_real *mu_buf = td_alloc(sizeof(td_real) * (size_t)(nb * d));
     td_real *lv_buf = td_alloc(sizeof(td_real) * (size_t)(nb * d));
     double *mx = td_alloc(sizeof(double) * (size_t)nb), *se = td_alloc(sizeof(double) * (size_t)nb);
@@ -237,13 +234,13 @@ void td_vae_iw_nll(td_tape *t, const td_vae *m, const td_tensor *x, int64_t k, t
     td_free(mx);
     td_free(se);
     td_tape_reset(t);
-    td_tape_set_grad(t, was);
+    td_no_grad_end(ng);
 }
 
 td_var *td_vae_decode(td_tape *t, const td_vae *m, td_var *z) {
-    int was = td_tape_set_grad(t, 0);
+    td_no_grad ng = td_no_grad_begin(t);
     td_var *y = td_sigmoid(t, td_mlp_forward(t, &m->dec, z));
-    td_tape_set_grad(t, was);
+    td_no_grad_end(ng);
     return y;
 }
 
@@ -252,20 +249,9 @@ td_var *td_vae_sample(td_tape *t, const td_vae *m, int64_t n, td_rng *rng) {
 }
 
 td_var *td_vae_reconstruct(td_tape *t, const td_vae *m, td_var *x) {
-    int was = td_tape_set_grad(t, 0);
+    td_no_grad ng = td_no_grad_begin(t);
     td_var *mu, *lv;
     td_vae_encode(t, m, x, &mu, &lv);
-    td_tape_set_grad(t, was);
+    td_no_grad_end(ng);
     return td_vae_decode(t, m, mu);
-}
-
-td_var *td_vae_interpolate(td_tape *t, const td_vae *m, const td_real *a, const td_real *b,
-                           int64_t steps) {
-    const int64_t d = m->cfg.latent;
-    td_var *z = td_const_new(t, TD_SHAPE(steps, d));
-    for (int64_t i = 0; i < steps; i++) {
-        const double w = steps > 1 ? (double)i / (double)(steps - 1) : 0;
-        for (int64_t j = 0; j < d; j++) z->value.data[i * d + j] = (td_real)((1 - w) * a[j] + w * b[j]);
-    }
-    return td_vae_decode(t, m, z);
 }

@@ -28,10 +28,21 @@ static int find_file(const char *dir, const char *name, char *path, size_t len) 
     return access(path, R_OK) == 0;
 }
 
-const char *td_data_dir_resolve(const char *flag, char *buf, size_t len) {
+/* The standard places, in the order they are searched: MNIST first, then
+ * the Fashion-MNIST of Debian's dataset-fashion-mnist package. */
+static const char *const mnist_places[] = {"../shared/data/mnist", "data/mnist",
+                                           "/usr/share/datasets/mnist"};
+static const char fashion_place[] = "/usr/share/datasets/fashion-mnist";
+#define N_MNIST_PLACES (sizeof mnist_places / sizeof *mnist_places)
+
+static int has_train_images(const char *dir) {
     char path[4096];
+    return find_file(dir, "train-images-idx3-ubyte", path, sizeof path);
+}
+
+const char *td_data_dir_resolve(const char *flag, char *buf, size_t len) {
     if (flag && *flag) {
-        if (!find_file(flag, "train-images-idx3-ubyte", path, sizeof path)) {
+        if (!has_train_images(flag)) {
             td_set_error("--data %s: no train-images-idx3-ubyte(.gz) there "
                          "(expected the four MNIST-format IDX files)", flag);
             return NULL;
@@ -41,28 +52,47 @@ const char *td_data_dir_resolve(const char *flag, char *buf, size_t len) {
     }
     const char *env = getenv("TINYAD_DATA");
     if (env && *env) {
-        if (!find_file(env, "train-images-idx3-ubyte", path, sizeof path)) {
+        if (!has_train_images(env)) {
             td_set_error("TINYAD_DATA=%s: no train-images-idx3-ubyte(.gz) there", env);
             return NULL;
         }
         snprintf(buf, len, "%s", env);
         return buf;
     }
-    static const char *places[] = {"/usr/share/datasets/mnist", "/usr/share/datasets/fashion-mnist",
-                                   "../shared/data/mnist", "data/mnist"};
-    for (size_t i = 0; i < sizeof places / sizeof *places; i++) {
-        if (find_file(places[i], "train-images-idx3-ubyte", path, sizeof path)) {
-            snprintf(buf, len, "%s", places[i]);
+    for (size_t i = 0; i < N_MNIST_PLACES; i++) {
+        if (has_train_images(mnist_places[i])) {
+            snprintf(buf, len, "%s", mnist_places[i]);
             return buf;
         }
     }
-    td_set_error("no MNIST found: give --data DIR or set TINYAD_DATA (looked in "
-                 "/usr/share/datasets/mnist, /usr/share/datasets/fashion-mnist, "
-                 "../shared/data/mnist, data/mnist). To get it: download "
-                 "{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz from "
-                 "https://ossci-datasets.s3.amazonaws.com/mnist/ into data/mnist, "
-                 "or on Debian `apt-get install mnist`");
+    if (has_train_images(fashion_place)) {
+        snprintf(buf, len, "%s", fashion_place);
+        return buf;
+    }
+    td_set_error("no data found: give --data DIR or set TINYAD_DATA (looked for MNIST in "
+                 "%s, %s and %s, then for Fashion-MNIST in %s). To use MNIST, put its four "
+                 "files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+                 "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in data/mnist, or "
+                 "point --data at the directory holding them; on Debian, "
+                 "`apt-get install dataset-fashion-mnist` gives Fashion-MNIST in %s",
+                 mnist_places[0], mnist_places[1], mnist_places[2], fashion_place, fashion_place);
     return NULL;
+}
+
+const char *td_data_describe(const char *flag, const char *dir, char *buf, size_t len) {
+    const char *env = getenv("TINYAD_DATA");
+    const char *what = "MNIST-format IDX files", *how = "";
+    for (size_t i = 0; i < N_MNIST_PLACES; i++)
+        if (!strcmp(dir, mnist_places[i])) what = "MNIST";
+    if (!strcmp(dir, fashion_place)) what = "Fashion-MNIST from Debian's dataset-fashion-mnist";
+    if (flag && *flag)
+        how = ", from --data";
+    else if (env && *env)
+        how = ", from $TINYAD_DATA";
+    else if (!strcmp(dir, fashion_place))
+        how = ": no MNIST found, --data DIR names other data";
+    snprintf(buf, len, "data: %s (%s%s)", dir, what, how);
+    return buf;
 }
 
 int td_dataset_load(const char *dir, const char *prefix, int64_t limit, td_dataset *out) {

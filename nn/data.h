@@ -40,11 +40,19 @@ typedef struct td_dataset {
 static inline td_real td_pixel_value(uint8_t p) { return (td_real)p / (td_real)255; }
 
 /* The directory to read: flag (--data) if given, else $TINYAD_DATA, else
- * the first standard place that holds train-images-idx3-ubyte(.gz):
- * /usr/share/datasets/mnist, /usr/share/datasets/fashion-mnist,
- * ../shared/data/mnist, ./data/mnist. Writes it to buf and returns buf, or
- * NULL with td_error() saying where it looked and how to get MNIST. */
+ * the first place holding train-images-idx3-ubyte(.gz): for MNIST
+ * ../shared/data/mnist (a directory named shared/data/mnist beside the
+ * working directory), data/mnist, /usr/share/datasets/mnist; then
+ * Fashion-MNIST in /usr/share/datasets/fashion-mnist (Debian's
+ * dataset-fashion-mnist package). Writes it to buf and returns buf, or
+ * NULL with td_error() saying where it looked, how to get MNIST and which
+ * Debian package gives Fashion-MNIST. */
 const char *td_data_dir_resolve(const char *flag, char *buf, size_t len);
+/* One line for the user naming the data in dir, which td_data_dir_resolve
+ * gave for flag: e.g. "data: data/mnist (MNIST)", where --data or
+ * $TINYAD_DATA pointed, or the Fashion-MNIST fallback and why. Writes it
+ * to buf and returns buf. */
+const char *td_data_describe(const char *flag, const char *dir, char *buf, size_t len);
 
 /* Loads DIR/{prefix}-images-idx3-ubyte[.gz] and the labels beside it;
  * prefix is "train" or "t10k". limit > 0 keeps only the first limit images.

@@ -84,3 +84,12 @@ td_var *td_mlp_forward(td_tape *t, const td_mlp *m, td_var *x) {
     }
     return x;
 }
+
+void td_mlp_mirror_sizes(int64_t in, int n_hidden, const int64_t *hidden, int64_t code,
+                         int64_t *enc, int64_t *dec) {
+    TD_ASSERT(n_hidden >= 0 && n_hidden < TD_MLP_MAX_LAYERS, "td_mlp_mirror_sizes: %d hidden "
+              "layers; allowed 0..%d", n_hidden, TD_MLP_MAX_LAYERS - 1);
+    enc[0] = dec[n_hidden + 1] = in;
+    for (int i = 0; i < n_hidden; i++) enc[i + 1] = dec[n_hidden - i] = hidden[i];
+    enc[n_hidden + 1] = dec[0] = code;
+}

@@ -42,4 +42,11 @@ void td_mlp_init(td_mlp *m, td_params *p, const char *name, int n_sizes, const i
                  td_activation act, td_init_kind init);
 td_var *td_mlp_forward(td_tape *t, const td_mlp *m, td_var *x);
 
+/* The sizes of an encoder in -> hidden[0] .. hidden[n_hidden - 1] -> code and
+ * of the decoder that mirrors it, code -> hidden[n_hidden - 1] .. hidden[0]
+ * -> in: n_hidden + 2 sizes each into enc and dec (room for
+ * TD_MLP_MAX_LAYERS + 1). */
+void td_mlp_mirror_sizes(int64_t in, int n_hidden, const int64_t *hidden, int64_t code,
+                         int64_t *enc, int64_t *dec);
+
 #endif

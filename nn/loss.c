@@ -20,7 +20,7 @@ td_var *td_nll_bernoulli_rows(td_tape *t, td_var *logits, td_var *x) {
 static td_var *gauss_rows(td_tape *t, td_var *x, td_var *mean, td_var *logvar, int64_t *d) {
     td_var *sq = td_square(t, td_sub(t, x, mean));
     td_var *s = td_add(t, td_div(t, sq, td_exp(t, logvar)), logvar);
-    *d = s->value.shape.d[last_axis(s)];
+    *d = td_dim(s, last_axis(s));
     return td_sum_axis(t, s, last_axis(s));
 }
 
@@ -37,7 +37,7 @@ td_var *td_log_normal_rows(td_tape *t, td_var *z, td_var *mu, td_var *logvar) {
 }
 
 td_var *td_log_std_normal_rows(td_tape *t, td_var *z) {
-    int64_t d = z->value.shape.d[last_axis(z)];
+    int64_t d = td_dim(z, last_axis(z));
     td_var *r = td_sum_axis(t, td_square(t, z), last_axis(z));
     return td_add_scalar(t, td_mul_scalar(t, r, -0.5), (td_real)(-0.5 * (double)d * TD_LOG_2PI));
 }
@@ -49,7 +49,7 @@ td_var *td_mse(td_tape *t, td_var *pred, td_var *target) {
 /* -1/2 sum(1 + lv - mu^2 - e^lv) = 1/2 sum(mu^2 + e^lv - lv) - D/2 */
 td_var *td_kl_std_normal_rows(td_tape *t, td_var *mu, td_var *logvar) {
     td_var *s = td_sub(t, td_add(t, td_square(t, mu), td_exp(t, logvar)), logvar);
-    int64_t d = s->value.shape.d[last_axis(s)];
+    int64_t d = td_dim(s, last_axis(s));
     td_var *r = td_sum_axis(t, s, last_axis(s));
     return td_add_scalar(t, td_mul_scalar(t, r, 0.5), (td_real)(-0.5 * (double)d));
 }

@@ -1,68 +1,12 @@
-/* Files through zlib: IDX datasets (gzip or plain), PNG images, and the
- * tensor archive that checkpoints are made of.
- *
- * Every reader validates what it reads (magic numbers, sizes, lengths,
- * checksums) and never trusts a size from a header before checking it
- * against the file's real length and sane limits. On failure a reader
- * returns -1 / NULL and td_error() says what is wrong and what to do. */
+/* Files through zlib, in one include: IDX datasets (idx.h), PNG images
+ * (png.h) and the tensor archive that checkpoints are made of
+ * (archive.h). Writers go through PATH.tmp and a rename, so a failure never
+ * damages the previous file. */
 #ifndef TD_IO_H
 #define TD_IO_H
 
-#include "tensor.h"
-
-/* ---- IDX (MNIST format) ----------------------------------------------------
- * Only unsigned-byte IDX files (type 0x08), which is what MNIST,
- * Fashion-MNIST and KMNIST use. The file may be gzip-compressed or plain
- * (detected from the content, not the name). */
-typedef struct td_idx {
-    int ndim;               /* 1 (labels) or 3 (images) typically; up to 4 */
-    int64_t dims[4];
-    int64_t count;          /* dims[0] */
-    int64_t item_size;      /* product of dims[1..] (784 for MNIST images) */
-    uint8_t *data;          /* count * item_size bytes, from malloc: td_idx_release frees it, or a
-                               caller takes it (setting data to NULL) and frees it with free() */
-} td_idx;
-
-int td_idx_load(const char *path, td_idx *out);
-void td_idx_release(td_idx *idx);
-
-/* ---- PNG ------------------------------------------------------------------
- * 8-bit grayscale (channels 1) or RGB (channels 3), rows top to bottom.
- * Written to a temporary file and renamed. */
-int td_png_write(const char *path, int64_t width, int64_t height, int channels,
-                 const uint8_t *pixels);
-
-/* ---- tensor archive -----------------------------------------------------------
- * An ordered list of named entries, each a tensor (stored as float64 or
- * float32 with its shape) or a byte string (text, JSON, integer state).
- * Written compressed, with a CRC-32 over the content, to PATH.tmp then
- * renamed over PATH (after fsync), so a crash mid-write leaves the previous
- * file intact. The byte layout is documented in docs/formats.md. */
-typedef struct td_archive td_archive;
-
-td_archive *td_archive_create(void);
-void td_archive_destroy(td_archive *a);
-
-/* put copies the data in. A name is at most 255 bytes; putting an existing
- * name replaces that entry. */
-void td_archive_put_tensor(td_archive *a, const char *name, const td_tensor *t);
-void td_archive_put_bytes(td_archive *a, const char *name, const void *data, size_t len);
-void td_archive_put_string(td_archive *a, const char *name, const char *s);
-void td_archive_put_u64(td_archive *a, const char *name, uint64_t v);
-
-int td_archive_write(const td_archive *a, const char *path);
-td_archive *td_archive_read(const char *path);
-
-/* Lookups. get_tensor copies into dst, which must already have the stored
- * size (returns -1 with a message naming both shapes if not, or if the entry
- * is missing or is not a tensor). The others return -1 / NULL if absent. */
-int td_archive_get_tensor(const td_archive *a, const char *name, td_tensor *dst);
-int td_archive_tensor_shape(const td_archive *a, const char *name, td_shape *shape);
-const void *td_archive_get_bytes(const td_archive *a, const char *name, size_t *len);
-/* NUL-terminated copy in a static-lifetime-of-archive buffer. */
-const char *td_archive_get_string(const td_archive *a, const char *name);
-int td_archive_get_u64(const td_archive *a, const char *name, uint64_t *v);
-int td_archive_count(const td_archive *a);
-const char *td_archive_name(const td_archive *a, int i);
+#include "archive.h"
+#include "idx.h"
+#include "png.h"
 
 #endif

@@ -58,9 +58,10 @@ static inline int check_done(const char *suite) {
     return check_failed ? 1 : 0;
 }
 
-/* Where the real MNIST files are: $TINYAD_DATA, else the meson option, else
- * ../shared/data/mnist beside the source tree. NULL (and a message saying
- * so) when absent. */
+/* Where the real MNIST files are: $TINYAD_DATA, else the meson option
+ * mnist_dir, else a directory named shared/data/mnist beside the
+ * repository (nothing in the repository provides it). NULL (and a message
+ * saying so) when absent: the real-data parts are then skipped. */
 static inline const char *test_mnist_dir(void) {
     const char *env = getenv("TINYAD_DATA");
     const char *dir = env && *env ? env : TD_TEST_MNIST_DEFAULT;

@@ -1,17 +1,29 @@
 #!/bin/sh
-# The whole test suite, exactly as CI runs it:
-#   1. release build (-O3 portable, OpenMP) and every test;
-#   2. AddressSanitizer + UndefinedBehaviorSanitizer build and every test
+# The whole test suite, exactly as CI runs it (.ci/run calls this):
+#   0. installs what it needs when missing (scripts/install-missing: as
+#      root through apt-get, else it names the packages and stops);
+#   1. release build (-O3 portable, OpenMP, warnings as errors) and every
+#      test;
+#   2. the installed library, as a user builds against it: the release build
+#      installed into build-test/prefix, every installed header compiled on
+#      its own, examples/xor.c and examples/cvae.c built with nothing but
+#      `pkg-config --cflags --libs tinyad` and run; three tests;
+#   3. AddressSanitizer + UndefinedBehaviorSanitizer build and every test
 #      again, with leak checking; any report fails the run;
-#   3. when clang and libFuzzer are installed: the libFuzzer harnesses in
-#      tests/fuzz, each run for TINYAD_FUZZ_SECONDS (default 60; 0 skips the
-#      pass) under ASan + UBSan; each harness counts as one test. (Passes 1
-#      and 2 already replay the seed corpus and the regressions.)
+#   4. when clang and libFuzzer are installed (installed here when missing,
+#      as root): the libFuzzer harnesses in tests/fuzz, each run for
+#      TINYAD_FUZZ_SECONDS (default 60; 0 skips the pass) under ASan +
+#      UBSan; each harness counts as one test. (Passes 1 and 3 already
+#      replay the seed corpus and the regressions.)
+# The real-data tests read MNIST from $TINYAD_DATA, else from a directory
+# named shared/data/mnist beside the repository; without it they are
+# skipped (said at the end) and everything else still runs.
 # Build directories: build-test/, build-san/ and build-fuzz/ (reused when
 # present); the fuzzers grow their corpus in build-fuzz/corpus-NAME and put
 # any crashing input in build-fuzz/artifacts/.
 set -eu
 cd "$(dirname "$0")/.."
+./scripts/install-missing gcc meson ninja-build pkg-config zlib1g-dev
 jobs=$(nproc 2>/dev/null || echo 2)
 
 run_pass() { # name, build dir, meson setup options...
@@ -34,16 +46,64 @@ run_pass() { # name, build dir, meson setup options...
     echo "== $name: ${ok:-0} ok, ${fail:-0} failed"
 }
 
+# One test's result: counted, and said; on failure the end of its log too.
+count_result() { # exit status, log, lines of it to show, ok line, failure line
+    if [ "$1" -eq 0 ]; then
+        passed=$((passed + 1))
+        echo "$4"
+    else
+        failed=$((failed + 1))
+        tail -n "$3" "$2"
+        echo "$5"
+    fi
+}
+
 passed=0 failed=0
-run_pass release build-test --buildtype=release
+run_pass release build-test --buildtype=release --werror --prefix="$PWD/build-test/prefix"
+
+# Pass 2: the installed library. Each check is one test; its output goes to
+# build-test/installed-NAME.log.
+installed_check() { # name, command...
+    name=$1 log=build-test/installed-$1.log
+    shift
+    st=0
+    "$@" >"$log" 2>&1 || st=$?
+    count_result "$st" "$log" 20 "installed $name: ok" "installed $name: FAILED (log: $log)"
+}
+installed_headers() { # every installed header compiles alone, warning-free
+    for h in $(cd build-test/prefix/include/tinyad && find . -name '*.h' | sort); do
+        echo "#include \"${h#./}\"" | cc -std=c17 -Wall -Wextra -Werror -fsyntax-only -x c - \
+            $(pkg-config --cflags tinyad) || { echo "installed header ${h#./} does not compile"; return 1; }
+    done
+}
+installed_example() { # NAME [VAR=VALUE...]: examples/NAME.c built against the installed library, run
+    ex=$1
+    shift
+    cc -o "build-test/installed-$ex" "examples/$ex.c" $(pkg-config --cflags --libs tinyad) &&
+        echo "built: cc examples/$ex.c $(pkg-config --cflags --libs tinyad)" &&
+        env "$@" "build-test/installed-$ex"
+}
+rm -rf build-test/prefix
+meson install -C build-test --quiet >build-test/installed-install.log 2>&1 ||
+    { cat build-test/installed-install.log; exit 1; }
+PKG_CONFIG_PATH=$(dirname "$(find build-test/prefix -name tinyad.pc)")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+export PKG_CONFIG_PATH
+installed_check headers installed_headers
+installed_check xor installed_example xor
+# cvae reads MNIST where the tests do, else synthesizes digits
+installed_check cvae installed_example cvae TINYAD_DATA="${TINYAD_DATA:-../shared/data/mnist}"
+echo "== installed library: pkg-config --cflags --libs tinyad = $(pkg-config --cflags --libs tinyad)"
+
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export ASAN_OPTIONS=detect_leaks=1
 run_pass sanitizers build-san --buildtype=debugoptimized \
     -Db_sanitize=address,undefined -Db_lundef=false
 
-# Pass 3. Harnesses: tests/fuzz/fuzz_NAME.c. Each runs from the checked-in
+# Pass 4. Harnesses: tests/fuzz/fuzz_NAME.c. Each runs from the checked-in
 # seeds and regressions plus its own working corpus; up to $jobs at a time.
 fuzz_seconds=${TINYAD_FUZZ_SECONDS:-60}
+[ "$fuzz_seconds" -eq 0 ] || ./scripts/install-missing clang libclang-rt-14-dev ||
+    echo "(without them the fuzz pass is skipped)"
 fuzz_one() { # harness name; leaves build-fuzz/fuzz-NAME.log and its exit status in .status
     h=$1 d=build-fuzz
     set +e
@@ -61,14 +121,8 @@ fuzz_report() { # harness name
     st=$(cat "build-fuzz/fuzz-$h.status" 2>/dev/null || echo 1)
     runs=$(sed -n 's/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\1 runs in \2 s/p' "$log")
     cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -n 1)
-    if [ "$st" -eq 0 ]; then
-        passed=$((passed + 1))
-        echo "fuzz_$h: ok, ${runs:-? runs}, $cov"
-    else
-        failed=$((failed + 1))
-        tail -n 40 "$log"
-        echo "fuzz_$h: FAILED (exit $st); input in build-fuzz/artifacts/$h-*, log $log"
-    fi
+    count_result "$st" "$log" 40 "fuzz_$h: ok, ${runs:-? runs}, $cov" \
+        "fuzz_$h: FAILED (exit $st); input in build-fuzz/artifacts/$h-*, log $log"
 }
 if [ "$fuzz_seconds" -eq 0 ]; then
     echo "== fuzz: skipped (TINYAD_FUZZ_SECONDS=0)"
@@ -100,6 +154,13 @@ else
         for h in $batch; do fuzz_report "$h"; done
     done
     echo "== fuzz: $((passed - fuzz_ok)) ok, $((failed - fuzz_bad)) failed (${fuzz_seconds} s each)"
+fi
+mnist=${TINYAD_DATA:-../shared/data/mnist}
+if [ -e "$mnist/train-images-idx3-ubyte.gz" ] || [ -e "$mnist/train-images-idx3-ubyte" ]; then
+    echo "== real-data tests: MNIST from $mnist"
+else
+    echo "== real-data tests: skipped, no MNIST in $mnist (set TINYAD_DATA to a directory"
+    echo "   holding the four MNIST IDX files to run them); everything else ran"
 fi
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -44,16 +44,29 @@ int main(void) {
     CHECK(doubled, "a second backward without zero-grad accumulates (+=)");
 
     /* no-grad mode records nothing and gives the same value */
-    td_real with_grad = loss->value.data[0];
+    td_real with_grad = td_item(loss);
     td_tape_reset(t);
     int was = td_tape_set_grad(t, 0);
     CHECK(was == 1, "grad was on");
     td_var *l2 = forward(t, &n, &x, &y);
     CHECK(td_tape_node_count(t) == 0 && !l2->requires_grad, "no-grad mode records nothing (%lld nodes)",
           (long long)td_tape_node_count(t));
-    CHECK(l2->value.data[0] == with_grad, "same value without the tape");
+    CHECK(td_item(l2) == with_grad, "same value without the tape");
     CHECK(td_backward(t, l2) == -1 && strstr(td_error(), "no-grad"), "backward on a no-grad loss: %s", td_error());
     td_tape_set_grad(t, 1);
+
+    /* the named scope: nothing recorded inside, the previous mode back after, nested too */
+    td_tape_reset(t);
+    td_no_grad outer = td_no_grad_begin(t);
+    td_no_grad inner = td_no_grad_begin(t);
+    td_var *l3 = forward(t, &n, &x, &y);
+    td_no_grad_end(inner);
+    CHECK(!td_tape_grad_enabled(t) && td_tape_node_count(t) == 0 && td_item(l3) == with_grad,
+          "inside nested no-grad scopes: grad off, nothing recorded, the same value");
+    td_no_grad_end(outer);
+    CHECK(td_tape_grad_enabled(t), "after the outer scope grad is on again");
+    CHECK(td_dim(l3, 0) == 1 && td_dim(n.w1, 0) == n.w1->value.shape.d[0] &&
+              td_dim(n.w1, 1) == n.w1->value.shape.d[1], "td_dim reads the value's shape");
 
     /* a training step allocates nothing after warm-up */
     int64_t allocs_after_warmup = -1;

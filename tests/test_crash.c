@@ -1,4 +1,4 @@
-/* Crash safety of `tinyad train` (issue 6): nothing on disk is ever lost or
+/* Crash safety of `tinyad train` (docs/reliability.md): nothing on disk is ever lost or
  * half-written, whatever stops the run.
  *
  *  1. SIGKILL at random moments, many times (TINYAD_KILL_ITERATIONS, 40 by

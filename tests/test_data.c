@@ -1,7 +1,8 @@
 /* Datasets: loading MNIST-format files (plain and gzip), bad files, the
- * directory search, the validation split, binarization and batching. */
+ * directory search and its order, the validation split, binarization and batching. */
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "../nn/data.h"
@@ -316,6 +317,96 @@ static void test_byte_storage(void) {
     td_dataset_release(&f);
 }
 
+/* The search order without --data and $TINYAD_DATA, from a scratch working
+ * directory: ../shared/data/mnist, data/mnist, /usr/share/datasets/mnist,
+ * then Fashion-MNIST in /usr/share/datasets/fashion-mnist; and the message
+ * when there is nothing. The /usr/share places are this machine's: the
+ * test expects what is there. */
+static void test_search_order(void) {
+    char cwd[4096], root[1100], dir[1200], buf[1200], note[1400];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL, "getcwd");
+    const char *env = getenv("TINYAD_DATA");
+    char saved_env[4096] = "";
+    if (env) snprintf(saved_env, sizeof saved_env, "%s", env);
+    unsetenv("TINYAD_DATA");
+    snprintf(root, sizeof root, "%s/search", tmpdir);
+    char rm[1200];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", root); /* what an earlier run left */
+    CHECK(system(rm) == 0, "%s", rm);
+    mkdir(root, 0777);
+    snprintf(dir, sizeof dir, "%s/repo", root);
+    mkdir(dir, 0777);
+    CHECK(chdir(dir) == 0, "chdir %s", dir);
+
+    const int sys_mnist =
+        access("/usr/share/datasets/mnist/train-images-idx3-ubyte.gz", R_OK) == 0 ||
+        access("/usr/share/datasets/mnist/train-images-idx3-ubyte", R_OK) == 0;
+    const int sys_fashion =
+        access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) == 0 ||
+        access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte", R_OK) == 0;
+    const char *got = td_data_dir_resolve(NULL, buf, sizeof buf);
+    if (sys_mnist) {
+        CHECK(got && !strcmp(got, "/usr/share/datasets/mnist"), "system MNIST: %s",
+              got ? got : td_error());
+    } else if (sys_fashion) {
+        CHECK(got && !strcmp(got, "/usr/share/datasets/fashion-mnist"), "fallback: %s",
+              got ? got : td_error());
+        td_data_describe(NULL, got, note, sizeof note);
+        CHECK(strstr(note, "Fashion-MNIST") && strstr(note, "dataset-fashion-mnist") &&
+                  strstr(note, "no MNIST found"),
+              "%s", note);
+        printf("no MNIST: %s\n", note);
+    } else {
+        const char *e = td_error();
+        CHECK(!got, "resolved %s with no data anywhere", got);
+        CHECK(strstr(e, "train-images-idx3-ubyte.gz") && strstr(e, "train-labels-idx1-ubyte.gz") &&
+                  strstr(e, "t10k-images-idx3-ubyte.gz") &&
+                  strstr(e, "t10k-labels-idx1-ubyte.gz") && strstr(e, "data/mnist") &&
+                  strstr(e, "--data") && strstr(e, "apt-get install dataset-fashion-mnist"),
+              "the no-data message should name the four files, data/mnist, --data and the "
+              "Debian package: %s",
+              e);
+        printf("no data: %s\n", e);
+    }
+    write_set("data", "train", 10, 1, 10); /* makes data/ */
+    write_set("data/mnist", "train", 10, 1, 10);
+    got = td_data_dir_resolve(NULL, buf, sizeof buf);
+    CHECK(got && !strcmp(got, "data/mnist"), "data/mnist before /usr/share: %s",
+          got ? got : td_error());
+    CHECK(!strcmp(td_data_describe(NULL, "data/mnist", note, sizeof note),
+                  "data: data/mnist (MNIST)"),
+          "%s", note);
+    snprintf(dir, sizeof dir, "%s/shared", root);
+    mkdir(dir, 0777);
+    snprintf(dir, sizeof dir, "%s/shared/data", root);
+    mkdir(dir, 0777);
+    write_set("../shared/data/mnist", "train", 10, 1, 10);
+    got = td_data_dir_resolve(NULL, buf, sizeof buf);
+    CHECK(got && !strcmp(got, "../shared/data/mnist"), "../shared/data/mnist first: %s",
+          got ? got : td_error());
+    setenv("TINYAD_DATA", "data", 1);
+    got = td_data_dir_resolve(NULL, buf, sizeof buf);
+    CHECK(got && !strcmp(got, "data"), "$TINYAD_DATA before the standard places: %s",
+          got ? got : td_error());
+    got = td_data_dir_resolve("data/mnist", buf, sizeof buf);
+    CHECK(got && !strcmp(got, "data/mnist"), "--data before $TINYAD_DATA: %s",
+          got ? got : td_error());
+    CHECK(!strcmp(td_data_describe(NULL, "data", note, sizeof note),
+                  "data: data (MNIST-format IDX files, from $TINYAD_DATA)"),
+          "%s", note);
+    const char *fashion = "/usr/share/datasets/fashion-mnist";
+    CHECK(!strcmp(td_data_describe(fashion, fashion, note, sizeof note),
+                  "data: /usr/share/datasets/fashion-mnist (Fashion-MNIST from Debian's "
+                  "dataset-fashion-mnist, from --data)"),
+          "%s", note);
+
+    if (saved_env[0])
+        setenv("TINYAD_DATA", saved_env, 1);
+    else
+        unsetenv("TINYAD_DATA");
+    CHECK(chdir(cwd) == 0, "chdir back");
+}
+
 int main(void) {
     const char *t = getenv("TINYAD_TEST_TMP");
     snprintf(tmpdir, sizeof tmpdir, "%s/test_data_tmp", t ? t : "/tmp");
@@ -324,5 +415,6 @@ int main(void) {
     test_bad_files();
     test_split_binarize_batches();
     test_byte_storage();
+    test_search_order();
     return check_done("data");
 }

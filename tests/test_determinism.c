@@ -1,4 +1,4 @@
-/* Same seed, same results (issue 6), through the built tinyad:
+/* Same seed, same results (docs/reliability.md), through the built tinyad:
  *
  *  - across thread counts: each model kind trained with --threads 1 and
  *    --threads 2 ends with byte-identical checkpoints (parameters, optimizer

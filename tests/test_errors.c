@@ -1,5 +1,5 @@
 /* Bad input at every door of the tinyad program, and numeric blow-ups during
- * training (issue 6). Every flag of every command with values out of range,
+ * training (docs/reliability.md). Every flag of every command with values out of range,
  * of the wrong type or naming nothing; missing, corrupt and hostile files;
  * unwritable outputs. A usage error exits 2 with a message and the usage, a
  * runtime failure exits 1 with a message, nothing crashes (status > 2, a

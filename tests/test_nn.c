@@ -138,7 +138,7 @@ static void test_layers(void) {
     td_tensor xt = td_tensor_normal(TD_SHAPE(4, 5), &r, 0, 1);
     td_var *x = td_const(t, xt); /* a non-owning wrap: xt is released below */
     td_var *y = td_mlp_forward(t, &m, x);
-    CHECK(y->value.shape.ndim == 2 && y->value.shape.d[0] == 4 && y->value.shape.d[1] == 3,
+    CHECK(y->value.shape.ndim == 2 && td_dim(y, 0) == 4 && td_dim(y, 1) == 3,
           "MLP output shape");
     /* by hand: tanh(x W0^T + b0) W1^T + b1, row 2 */
     const td_real *w0 = m.layers[0].w->value.data, *b0 = m.layers[0].b->value.data;
@@ -157,7 +157,7 @@ static void test_layers(void) {
     /* leading sample dims are carried through: [2, 2, 5] -> [2, 2, 3] */
     td_var *x3 = td_reshape(t, x, TD_SHAPE(2, 2, 5));
     td_var *y3 = td_mlp_forward(t, &m, x3);
-    CHECK(y3->value.shape.ndim == 3 && y3->value.shape.d[2] == 3, "3-D MLP output shape");
+    CHECK(y3->value.shape.ndim == 3 && td_dim(y3, 2) == 3, "3-D MLP output shape");
     CHECK(memcmp(y3->value.data, y->value.data, sizeof(td_real) * 12) == 0, "3-D equals 2-D");
     /* and gradients reach the parameters through it */
     td_params_zero_grad(p);
@@ -259,8 +259,8 @@ static void test_clip_and_schedules(void) {
     td_optimizer *o = td_optimizer_create(p, c);
     a->grad.data[0] = 30, b->grad.data[0] = -40;
     CHECK_CLOSE(td_optimizer_step(o, c.lr), 50, 1e-9, 0);
-    CHECK_CLOSE(a->value.data[0], -0.6, 1e-6, 0);
-    CHECK_CLOSE(b->value.data[0], 0.8, 1e-6, 0);
+    CHECK_CLOSE(td_item(a), -0.6, 1e-6, 0);
+    CHECK_CLOSE(td_item(b), 0.8, 1e-6, 0);
     td_optimizer_destroy(o);
     td_params_destroy(p);
 

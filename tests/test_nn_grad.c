@@ -115,8 +115,8 @@ static void test_values(void) {
     td_tensor z6 = td_tensor_reshape(&z->value, TD_SHAPE(6, 4));
     td_var *x0 = td_const(t, td_tensor_rows(&z6, 0, 3)); /* the k = 0 samples, [3, 4] */
     td_var *nll = td_nll_gaussian_rows(t, mu, lv, x0);
-    CHECK(lq->value.shape.ndim == 3 && lq->value.shape.d[0] == 2 && lq->value.shape.d[1] == 3 &&
-              lq->value.shape.d[2] == 1, "log_normal_rows of [2,3,4] against [3,4] is [2,3,1]");
+    CHECK(lq->value.shape.ndim == 3 && td_dim(lq, 0) == 2 && td_dim(lq, 1) == 3 &&
+              td_dim(lq, 2) == 1, "log_normal_rows of [2,3,4] against [3,4] is [2,3,1]");
     for (int k = 0; k < 2; k++)
         for (int b = 0; b < 3; b++) {
             double q = 0, p = 0;
@@ -165,7 +165,7 @@ static void test_kl_monte_carlo(void) {
     td_var *kl = td_kl_std_normal_rows(t, mu, lv);
     double closed = 0;
     for (int j = 0; j < 3; j++) closed += 0.5 * (muv[j] * muv[j] + exp(lvv[j]) - lvv[j] - 1);
-    CHECK_CLOSE(kl->value.data[0], closed, 1e-12, 1e-12);
+    CHECK_CLOSE(td_item(kl), closed, 1e-12, 1e-12);
 
     td_var *eps = td_randn(t, &r, TD_SHAPE(n, d));
     td_var *z = td_reparam(t, mu, lv, eps);

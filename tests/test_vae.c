@@ -44,7 +44,7 @@ static void test_reparam_and_kl(void) {
     mc /= (double)n;
     const double se = sqrt((mc2 / (double)n - mc * mc) / (double)n);
     td_var *kl = td_kl_std_normal_rows(t, mu, lv);
-    CHECK_CLOSE(kl->value.data[0], mc, 5 * se, 0);
+    CHECK_CLOSE(td_item(kl), mc, 5 * se, 0);
     td_tape_destroy(t);
 }
 
@@ -169,7 +169,7 @@ static void test_training_and_bounds(const td_dataset *d) {
     harness_init(&h, &cfg, d, 7, TD_BINARIZE_NONE);
     const double before = eval_loss(&h, d, 99);
     double first = 0, last = 0;
-    int64_t allocs_after_first = 0; /* the performance issue: a step allocates nothing */
+    int64_t allocs_after_first = 0; /* a training step allocates nothing after the first */
     for (int e = 0; e < 8; e++) {
         const int64_t a0 = td_alloc_count();
         last = train_epoch(&h);

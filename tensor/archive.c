@@ -1,28 +1,23 @@
-/* Files through zlib: IDX datasets, PNG images, the tensor archive.
+/* The tensor archive that checkpoints are made of (archive.h).
  *
- * Rules every reader here follows: a size read from a file is checked against
- * sane limits (and, where the file length is known, against that length)
- * before anything is allocated from it; every length is checked before the
- * bytes it describes are touched; and every failure leaves a message naming
- * the file, what is wrong and what to do. Writers go through write_atomic()
- * (PATH.tmp, then rename) so a failure never damages the previous file.
- *
- * On-disk integers are little-endian in the archive and big-endian in IDX and
- * PNG (their specs say so); both are encoded byte by byte, so the code is
- * independent of the host's byte order. */
-#include "io.h"
+ * Rules the reader follows: a size read from the file is checked against
+ * sane limits and against the file's real length before anything is
+ * allocated from it; every length is checked before the bytes it describes
+ * are touched; and every failure leaves a message naming the file, what is
+ * wrong and what to do. The writer goes through td_write_atomic (PATH.tmp,
+ * fsync, rename). Integers are little-endian on disk, encoded byte by byte,
+ * so the code is independent of the host's byte order. */
+#include "archive.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
-/* ---- byte order helpers ---------------------------------------------------- */
+#include "write_atomic.h"
 
 static void put_le(uint8_t *p, uint64_t v, int n) {
     for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
@@ -32,346 +27,8 @@ static uint64_t get_le(const uint8_t *p, int n) {
     for (int i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
     return v;
 }
-static void put_be32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
-static uint32_t get_be32(const uint8_t *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
-/* ---- atomic file writing --------------------------------------------------- */
-
-typedef struct piece {
-    const void *data;
-    size_t len;
-} piece;
-
-static int write_all(int fd, const void *data, size_t len) {
-    const uint8_t *p = data;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len > ((size_t)1 << 30) ? (size_t)1 << 30 : len);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (w == 0) { /* should not happen for regular files; avoid spinning */
-            errno = EIO;
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Makes the rename itself durable; best effort (some filesystems refuse). */
-static void sync_parent_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash) {
-        strcpy(dir, ".");
-    } else {
-        size_t n = slash == path ? 1 : (size_t)(slash - path);
-        if (n >= sizeof dir) return;
-        memcpy(dir, path, n);
-        dir[n] = 0;
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-}
-
-/* Writes the pieces to PATH.tmp, optionally fsyncs, closes, renames over
- * PATH. On any failure the temp file is removed and PATH is untouched.
- * `what` names the kind of file for the message ("archive", "PNG"). */
-static int write_atomic(const char *path, const piece *parts, int nparts, int durable,
-                        const char *what) {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    if (!tmp) {
-        td_set_error("cannot write %s %s: out of memory", what, path);
-        return -1;
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-
-    /* A PATH.tmp left by a crash may be a stale file, or a symlink or hard
-     * link to some other file: remove it and create a fresh one (O_EXCL),
-     * so the write can never go through it into another file. */
-    (void)unlink(tmp); /* if this fails (e.g. a directory is in the way), open says why */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        td_set_error("cannot write %s %s: cannot create %s: %s (check that the directory "
-                     "exists and is writable)", what, path, tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    /* step names what failed, for the message. */
-    const char *step = NULL;
-    for (int i = 0; i < nparts && !step; i++)
-        if (write_all(fd, parts[i].data, parts[i].len) < 0) step = "writing";
-    /* fsync so the data is on disk before the rename makes it the file;
-     * EINVAL means the target cannot be synced at all (not an error here). */
-    if (!step && durable && fsync(fd) < 0 && errno != EINVAL) step = "syncing";
-    int saved = errno;
-    if (close(fd) < 0 && !step) {
-        step = "closing";
-        saved = errno;
-    }
-    if (!step && rename(tmp, path) < 0) {
-        step = "renaming the temporary file";
-        saved = errno;
-    }
-    if (step) {
-        unlink(tmp);
-        td_set_error("cannot write %s %s: %s %s failed: %s (is the disk full or the directory "
-                     "read-only?); the previous %s, if any, was left unchanged",
-                     what, path, step, tmp, strerror(saved), path);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    if (durable) sync_parent_dir(path);
-    return 0;
-}
-
-/* ---- IDX ------------------------------------------------------------------- */
-
-/* Larger than any image dataset this library is meant for (MNIST training
- * images are 47 MB); a header claiming more is corrupt or not a dataset. */
-#define IDX_MAX_BYTES ((int64_t)1 << 32)
-/* The data buffer starts at this size and doubles as bytes actually arrive,
- * so a lying header on a short file never causes a large allocation. */
-#define IDX_FIRST_CHUNK ((size_t)1 << 20)
-
-/* Reads up to n bytes; *got < n only at the end of the data. -1 on a gzip
- * error (corrupt stream). */
-static int gz_read_full(gzFile g, void *buf, size_t n, size_t *got) {
-    uint8_t *p = buf;
-    *got = 0;
-    while (*got < n) {
-        size_t want = n - *got;
-        if (want > ((size_t)1 << 30)) want = (size_t)1 << 30;
-        int r = gzread(g, p + *got, (unsigned)want);
-        if (r < 0) return -1;
-        if (r == 0) break;
-        *got += (size_t)r;
-    }
-    return 0;
-}
-
-static void idx_gz_error(const char *path, gzFile g) {
-    int err;
-    const char *msg = gzerror(g, &err);
-    size_t plen = strlen(path); /* zlib prefixes its message with the path */
-    if (strncmp(msg, path, plen) == 0 && strncmp(msg + plen, ": ", 2) == 0) msg += plen + 2;
-    td_set_error("%s: the gzip data is corrupt or truncated (zlib: %s); re-download the file",
-                 path, err == Z_ERRNO ? strerror(errno) : msg);
-}
-
-int td_idx_load(const char *path, td_idx *out) {
-    memset(out, 0, sizeof *out);
-    errno = 0;
-    gzFile g = gzopen(path, "rb"); /* reads gzip or plain files transparently */
-    if (!g) {
-        td_set_error("cannot open dataset file %s: %s (check the path and the data directory)",
-                     path, errno ? strerror(errno) : "out of memory");
-        return -1;
-    }
-    gzbuffer(g, 1 << 17);
-
-    uint8_t head[4 + 4 * 4];
-    size_t got;
-    if (gz_read_full(g, head, 4, &got) < 0) goto gz_fail;
-    if (got < 4) {
-        td_set_error("%s is too short to be an IDX file (%zu bytes); re-download it", path, got);
-        goto fail;
-    }
-    if (head[0] != 0 || head[1] != 0 || head[3] < 1 || head[3] > 4) {
-        td_set_error("%s is not an IDX file: it starts with %02x %02x %02x %02x, expected "
-                     "00 00 08 0N with N = 1..4 (is this the right file? re-download it)",
-                     path, head[0], head[1], head[2], head[3]);
-        goto fail;
-    }
-    if (head[2] != 0x08) {
-        td_set_error("%s has IDX element type 0x%02x; only unsigned bytes (0x08, as in MNIST, "
-                     "Fashion-MNIST, KMNIST) are supported", path, head[2]);
-        goto fail;
-    }
-    int ndim = head[3];
-    if (gz_read_full(g, head + 4, 4 * (size_t)ndim, &got) < 0) goto gz_fail;
-    if (got < 4 * (size_t)ndim) {
-        td_set_error("%s is truncated inside its header (%d dims need %d bytes, found %zu); "
-                     "re-download it", path, ndim, 4 * ndim, got);
-        goto fail;
-    }
-    int64_t total = 1;
-    char dims_str[80];
-    size_t used = 0;
-    for (int i = 0; i < ndim; i++) {
-        int64_t d = get_be32(head + 4 + 4 * i);
-        out->dims[i] = d;
-        used += (size_t)snprintf(dims_str + used, sizeof dims_str - used, i ? " x %lld" : "%lld",
-                                 (long long)d);
-        if (d == 0) {
-            td_set_error("%s: IDX header has dimension %d equal to 0; the file is corrupt, "
-                         "re-download it", path, i);
-            goto fail;
-        }
-    }
-    for (int i = 0; i < ndim; i++) {
-        if (total > IDX_MAX_BYTES / out->dims[i]) {
-            double claimed = 1;
-            for (int j = 0; j < ndim; j++) claimed *= (double)out->dims[j];
-            td_set_error("%s: IDX header claims %s = %.3g bytes of data, more than the %lld "
-                         "this reader accepts; the file is corrupt or not a dataset, "
-                         "re-download it", path, dims_str, claimed, (long long)IDX_MAX_BYTES);
-            goto fail;
-        }
-        total *= out->dims[i];
-    }
-    out->ndim = ndim;
-    out->count = out->dims[0];
-    out->item_size = total / out->count;
-
-    /* Grow the buffer only as data arrives (see IDX_FIRST_CHUNK). */
-    size_t want = (size_t)total, cap = want < IDX_FIRST_CHUNK ? want : IDX_FIRST_CHUNK, have = 0;
-    uint8_t *data = malloc(cap);
-    if (!data) goto oom;
-    out->data = data;
-    for (;;) {
-        if (gz_read_full(g, data + have, cap - have, &got) < 0) goto gz_fail;
-        have += got;
-        if (have < cap || cap == want) break;
-        cap = cap > want / 2 ? want : cap * 2;
-        data = realloc(out->data, cap);
-        if (!data) goto oom;
-        out->data = data;
-    }
-    if (have < want) {
-        int err;
-        gzerror(g, &err);
-        td_set_error("%s is truncated: expected %zu bytes of data after the header, found %zu%s; "
-                     "re-download it", path, want, have,
-                     err == Z_BUF_ERROR ? " (the gzip stream ends early)" : "");
-        goto fail;
-    }
-    /* The header must describe the whole file: one more byte is an error,
-     * and so is a gzip stream whose end (CRC, length) is missing or wrong. */
-    uint8_t extra;
-    if (gz_read_full(g, &extra, 1, &got) < 0) goto gz_fail;
-    if (got) {
-        td_set_error("%s has data after the %zu bytes its IDX header (%s) describes; the file "
-                     "is corrupt or not what it seems, re-download it", path, want, dims_str);
-        goto fail;
-    }
-    int err;
-    gzerror(g, &err);
-    if (err != Z_OK) goto gz_fail;
-    gzclose_r(g);
-    return 0;
-
-oom:
-    td_set_error("%s: out of memory reading %lld bytes of data", path, (long long)total);
-    goto fail;
-gz_fail:
-    idx_gz_error(path, g);
-fail:
-    gzclose_r(g);
-    td_idx_release(out);
-    return -1;
-}
-
-void td_idx_release(td_idx *idx) {
-    if (!idx) return;
-    free(idx->data);
-    memset(idx, 0, sizeof *idx);
-}
-
-/* ---- PNG ------------------------------------------------------------------- */
-
-/* One chunk: length (BE), type, data, CRC over type+data. */
-static uint8_t *png_chunk(uint8_t *p, const char *type, const uint8_t *data, uint32_t len) {
-    put_be32(p, len);
-    memcpy(p + 4, type, 4);
-    if (len) memcpy(p + 8, data, len);
-    uLong crc = crc32(0L, Z_NULL, 0);
-    crc = crc32(crc, p + 4, 4 + len);
-    put_be32(p + 8 + len, (uint32_t)crc);
-    return p + 12 + len;
-}
-
-int td_png_write(const char *path, int64_t width, int64_t height, int channels,
-                 const uint8_t *pixels) {
-    /* 2^31-1 is PNG's own limit per dimension; the byte cap keeps one IDAT
-     * chunk (also limited to 2^31-1) and compress2's sizes in range. */
-    const int64_t max_raw = (int64_t)1 << 30;
-    if (width < 1 || height < 1 || width > INT32_MAX || height > INT32_MAX ||
-        (channels != 1 && channels != 3) || !pixels) {
-        td_set_error("cannot write PNG %s: invalid image %lld x %lld with %d channels (need "
-                     "width, height >= 1, channels 1 or 3, and pixel data)",
-                     path, (long long)width, (long long)height, channels);
-        return -1;
-    }
-    int64_t row = 1 + width * channels; /* filter byte + pixels */
-    if (row > max_raw / height) {
-        td_set_error("cannot write PNG %s: %lld x %lld is too large (limit %lld bytes)", path,
-                     (long long)width, (long long)height, (long long)max_raw);
-        return -1;
-    }
-    size_t raw_len = (size_t)(row * height);
-    uint8_t *raw = malloc(raw_len);
-    uLong zcap = compressBound((uLong)raw_len);
-    uint8_t *file = malloc(8 + 25 + 12 + zcap + 12);
-    if (!raw || !file) {
-        free(raw);
-        free(file);
-        td_set_error("cannot write PNG %s: out of memory", path);
-        return -1;
-    }
-    size_t w = (size_t)width * (size_t)channels;
-    for (int64_t y = 0; y < height; y++) {
-        raw[y * row] = 0; /* filter type 0: None */
-        memcpy(raw + y * row + 1, pixels + (size_t)y * w, w);
-    }
-
-    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    uint8_t ihdr[13];
-    put_be32(ihdr, (uint32_t)width);
-    put_be32(ihdr + 4, (uint32_t)height);
-    ihdr[8] = 8;                       /* bit depth */
-    ihdr[9] = channels == 1 ? 0 : 2;   /* color type: gray or RGB */
-    ihdr[10] = ihdr[11] = ihdr[12] = 0; /* deflate, adaptive filtering, no interlace */
-
-    /* Compress straight into the IDAT chunk's data slot. */
-    uint8_t *idat = file + 8 + 25;
-    uLongf zlen = zcap;
-    int zr = compress2(idat + 8, &zlen, raw, (uLong)raw_len, Z_DEFAULT_COMPRESSION);
-    free(raw);
-    if (zr != Z_OK) {
-        free(file);
-        td_set_error("cannot write PNG %s: zlib compression failed (%s)", path, zError(zr));
-        return -1;
-    }
-    memcpy(file, sig, 8);
-    png_chunk(file + 8, "IHDR", ihdr, 13);
-    /* IDAT data is already in place: png_chunk's memcpy would overlap, so
-     * write the frame around it by hand. */
-    put_be32(idat, (uint32_t)zlen);
-    memcpy(idat + 4, "IDAT", 4);
-    put_be32(idat + 8 + zlen, (uint32_t)crc32(crc32(0L, Z_NULL, 0), idat + 4, 4 + (uInt)zlen));
-    uint8_t *end = png_chunk(idat + 12 + zlen, "IEND", NULL, 0);
-
-    piece part = {file, (size_t)(end - file)};
-    int rc = write_atomic(path, &part, 1, 0, "PNG");
-    free(file);
-    return rc;
-}
-
-/* ---- tensor archive ---------------------------------------------------------
- * Layout (docs/formats.md has the full description and a Python reader):
+/* Layout (docs/formats.md has the full description and a Python reader):
  *
  *   header, 40 bytes, little-endian:
  *     0  8  magic "TDARCHIV"
@@ -618,8 +275,8 @@ int td_archive_write(const td_archive *a, const char *path) {
     put_le(h + 32, body_crc, 4);
     put_le(h + 36, crc32(crc32(0L, Z_NULL, 0), h, 36), 4);
 
-    piece parts[2] = {{h, sizeof h}, {z, zlen}};
-    int rc = write_atomic(path, parts, 2, 1, "archive");
+    td_piece parts[2] = {{h, sizeof h}, {z, zlen}};
+    int rc = td_write_atomic(path, parts, 2, 1, "archive");
     free(z);
     return rc;
 }
