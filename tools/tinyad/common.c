@@ -38,6 +38,14 @@ int cli_check_limits(int cmd, const cli_config *c) {
     return cli_config_over_limits(cmd, c, msg, sizeof msg) ? cli_usage_fail(cmd, "%s", msg) : 0;
 }
 
+int cli_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
 void cli_set_threads(int64_t n) {
 #ifdef _OPENMP
     if (n > 0)

@@ -21,5 +21,7 @@ int cli_usage_fail(int cmd, const char *fmt, const char *arg);
 int cli_check_limits(int cmd, const cli_config *c);
 /* --threads n (0: $OMP_NUM_THREADS, else every core). */
 void cli_set_threads(int64_t n);
+/* The thread count the kernels will use. */
+int cli_threads(void);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "pics.h"
+#include "tensor/isa.h"
 #include "tensor/kernels.h"
 
 /* --on-nan skip gives up after this many NaN/Inf steps in a row. */
@@ -148,6 +149,8 @@ static int train_load(train_run *tr) {
     int rc = run_load_data(c, c->data[0] ? c->data : NULL, 1, PICTURE_TEST_IMAGES, d);
     if (rc) return rc;
     snprintf(c->data, sizeof c->data, "%s", d->dir); /* record where the data came from */
+    fprintf(stderr, "compute: %s, %d thread%s\n", td_isa_summary(), cli_threads(),
+            cli_threads() == 1 ? "" : "s");
     if (c->input && c->input != d->train.dim) {
         fprintf(stderr, "tinyad: the run was trained on images of %lld values; %s has %lld\n",
                 (long long)c->input, d->dir, (long long)d->train.dim);
