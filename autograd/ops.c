@@ -10,6 +10,7 @@
 #include "../tensor/gemm.h"
 #include "../tensor/kernels.h"
 #include "gradcheck.h"
+#include "op_rows.h"
 #include "op_table.h"
 
 #define NEEDS(v) ((v) && (v)->requires_grad)
@@ -638,6 +639,7 @@ td_op_info td_ops[TD_OP_COUNT] = {
     [TD_OP_BERNOULLI] = {"bernoulli", 0, NULL, NULL},
     [TD_OP_BERNOULLI_MASK] = {"bernoulli_mask", 0, NULL, NULL},
     [TD_OP_REPARAM] = {"reparam", 1, reparam_backward, reparam_example},
+    TD_OP_ROWS_CONV TD_OP_ROWS_POOL TD_OP_ROWS_SOFTMAX
 };
 /* A forgotten row would have a NULL name: tests/test_op_table.c walks the
  * table and fails on it, and on any differentiable row without a backward
