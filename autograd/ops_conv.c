@@ -76,7 +76,7 @@ td_var *td_conv2d_spec(td_tape *t, td_var *x, td_var *w, td_var *b, td_conv_spec
     size_t mark;
     td_real *sc = scratch(t, &g, &mark);
     td_conv_forward(&g, x->value.data, w->value.data, b ? b->value.data : NULL, out->value.data,
-                    0, sc);
+                    sc);
     td_arena_rewind(td_tape_arena(t), mark);
     spec_store(td_tape_record(t, op, out, b ? 3 : 2, x, w, b), s);
     return out;
@@ -91,8 +91,8 @@ void td_op_conv2d_backward(td_tape *t, td_node *n) {
     const td_real *dy = n->out->grad.data;
     size_t mark;
     td_real *sc = scratch(t, &g, &mark);
-    if (NEEDS(x)) td_conv_backward_data(&g, dy, w->value.data, x->grad.data, sc);
-    if (NEEDS(w)) td_conv_backward_weight(&g, x->value.data, dy, w->grad.data, sc);
+    td_conv2d_backward(&g, x->value.data, dy, w->value.data, NEEDS(x) ? x->grad.data : NULL,
+                       NEEDS(w) ? w->grad.data : NULL, sc);
     if (NEEDS(b)) td_conv_bias_grad(g.n, g.o, g.oh * g.ow, dy, b->grad.data);
     td_arena_rewind(td_tape_arena(t), mark);
 }
@@ -156,8 +156,8 @@ void td_op_conv_transpose2d_backward(td_tape *t, td_node *n) {
     const td_real *dy = n->out->grad.data;
     size_t mark;
     td_real *sc = scratch(t, &g, &mark);
-    if (NEEDS(x)) td_conv_forward(&g, dy, w->value.data, NULL, x->grad.data, 1, sc);
-    if (NEEDS(w)) td_conv_backward_weight(&g, dy, x->value.data, w->grad.data, sc);
+    td_conv_transpose2d_backward(&g, dy, x->value.data, w->value.data,
+                                 NEEDS(x) ? x->grad.data : NULL, NEEDS(w) ? w->grad.data : NULL, sc);
     if (NEEDS(b)) td_conv_bias_grad(g.n, g.c, g.h * g.w, dy, b->grad.data);
     td_arena_rewind(td_tape_arena(t), mark);
 }

@@ -10,7 +10,11 @@
  *
  *   td_conv_forward         cols  = W  @ im2col(img)       conv2d forward
  *   td_conv_backward_data   img  += col2im(W^T @ cols)     conv2d dx, convT forward
- *   td_conv_backward_weight dW   += cols @ im2col(img)^T   both dW
+ *   dW                      dW   += cols @ im2col(img)^T   both ops' weight gradient
+ *
+ * and each op's backward (td_conv2d_backward, td_conv_transpose2d_backward)
+ * computes both gradients chunk by chunk, sharing the gather or the
+ * im2col the two need.
  *
  * Images go through in chunks (td_conv_chunk) so the scratch (the im2col
  * matrix and the column side gathered as [o, chunk*oh*ow]) stays a few MB
@@ -34,16 +38,21 @@ typedef struct td_conv_geom {
 int64_t td_conv_chunk(const td_conv_geom *g);
 int64_t td_conv_scratch_size(const td_conv_geom *g);
 
-/* cols [n, o, oh, ow] = W img (+ bias[o] when bias is not NULL), or += when
- * accumulate is set. */
+/* cols [n, o, oh, ow] = W img (+ bias[o] when bias is not NULL). */
 void td_conv_forward(const td_conv_geom *g, const td_real *img, const td_real *w,
-                     const td_real *bias, td_real *cols, int accumulate, td_real *scratch);
+                     const td_real *bias, td_real *cols, td_real *scratch);
 /* img [n, c, h, w] += the transpose of td_conv_forward applied to cols. */
 void td_conv_backward_data(const td_conv_geom *g, const td_real *cols, const td_real *w,
                            td_real *img, td_real *scratch);
-/* dw [o, c*kh*kw] += cols im2col(img)^T. */
-void td_conv_backward_weight(const td_conv_geom *g, const td_real *img, const td_real *cols,
-                             td_real *dw, td_real *scratch);
+/* conv2d's gradients from dcols (the output's): dimg += W^T dcols (the
+ * input's) and dw [o, c*kh*kw] += dcols im2col(img)^T; either may be NULL. */
+void td_conv2d_backward(const td_conv_geom *g, const td_real *img, const td_real *dcols,
+                        const td_real *w, td_real *dimg, td_real *dw, td_real *scratch);
+/* conv_transpose2d's gradients from dimg (the output's): dcols += W dimg
+ * (the input's) and dw += cols im2col(dimg)^T; either may be NULL. */
+void td_conv_transpose2d_backward(const td_conv_geom *g, const td_real *dimg, const td_real *cols,
+                                  const td_real *w, td_real *dcols, td_real *dw,
+                                  td_real *scratch);
 /* db[ch] += sum of x[n, ch, :] over the batch and the plane of `plane`
  * values (the bias gradient of either side). */
 void td_conv_bias_grad(int64_t n, int64_t ch, int64_t plane, const td_real *x, td_real *db);
