@@ -42,9 +42,18 @@ static td_conv_geom geom(td_shape img, td_shape cols, td_shape w, td_conv_spec s
                           .ph = s.pad_h, .pw = s.pad_w};
 }
 
-static void check_common(int op, const td_var *x, const td_var *w, td_conv_spec s) {
+/* What both ops check: 4-D x and w, w's dimension in_dim matching x's
+ * channels, b (if any) as long as w's dimension out_dim, strides and
+ * paddings in range. */
+static void check_common(int op, const td_var *x, const td_var *w, const td_var *b, int in_dim,
+                         int out_dim, td_conv_spec s) {
     if (x->value.shape.ndim != 4) td_op_shape_fail(op, x, w, "x must be [N, C, H, W]");
     if (w->value.shape.ndim != 4) td_op_shape_fail(op, x, w, "w must be 4-D");
+    if (w->value.shape.d[in_dim] != x->value.shape.d[1])
+        td_op_shape_fail(op, x, w, in_dim ? "w must be [O, C, KH, KW] with x's C"
+                                          : "w must be [C_in, C_out, KH, KW] with x's C_in");
+    if (b && b->value.size != w->value.shape.d[out_dim])
+        td_op_shape_fail(op, w, b, "b must have one entry per output channel");
     const int64_t big = (int64_t)1 << 31;
     if (s.stride_h < 1 || s.stride_w < 1 || s.stride_h >= big || s.stride_w >= big)
         td_op_shape_fail(op, x, w, "strides must be at least 1");
@@ -62,10 +71,8 @@ static td_real *scratch(td_tape *t, const td_conv_geom *g, size_t *mark) {
 
 td_var *td_conv2d_spec(td_tape *t, td_var *x, td_var *w, td_var *b, td_conv_spec s) {
     const int op = TD_OP_CONV2D;
-    check_common(op, x, w, s);
+    check_common(op, x, w, b, 1, 0, s);
     const td_shape xs = x->value.shape, ws = w->value.shape;
-    if (ws.d[1] != xs.d[1]) td_op_shape_fail(op, x, w, "w must be [O, C, KH, KW] with x's C");
-    if (b && b->value.size != ws.d[0]) td_op_shape_fail(op, w, b, "b must have O entries");
     if (s.out_pad_h || s.out_pad_w) td_op_shape_fail(op, x, w, "output padding is for conv_transpose2d");
     if (xs.d[2] + 2 * s.pad_h < ws.d[2] || xs.d[3] + 2 * s.pad_w < ws.d[3])
         td_op_shape_fail(op, x, w, "the kernel is larger than the padded image");
@@ -125,10 +132,8 @@ td_var *td_op_conv2d_example(td_tape *t, td_gc *g, int v) { return conv_example(
 
 td_var *td_conv_transpose2d_spec(td_tape *t, td_var *x, td_var *w, td_var *b, td_conv_spec s) {
     const int op = TD_OP_CONV_TRANSPOSE2D;
-    check_common(op, x, w, s);
+    check_common(op, x, w, b, 0, 1, s);
     const td_shape xs = x->value.shape, ws = w->value.shape;
-    if (ws.d[0] != xs.d[1]) td_op_shape_fail(op, x, w, "w must be [C_in, C_out, KH, KW] with x's C_in");
-    if (b && b->value.size != ws.d[1]) td_op_shape_fail(op, w, b, "b must have C_out entries");
     if (s.out_pad_h < 0 || s.out_pad_w < 0 || s.out_pad_h >= s.stride_h || s.out_pad_w >= s.stride_w)
         td_op_shape_fail(op, x, w, "output padding must be at least 0 and less than the stride");
     const int64_t oh = (xs.d[2] - 1) * s.stride_h - 2 * s.pad_h + ws.d[2] + s.out_pad_h,
