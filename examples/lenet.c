@@ -111,6 +111,7 @@ int main(int argc, char **argv) {
         clock_gettime(CLOCK_MONOTONIC, &t1);
         printf("epoch %d: train loss %.4f, %.1f s\n", e + 1, sum / (double)seen,
                (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+        fflush(stdout); /* progress shows even when stdout is a file */
     }
     const double acc = accuracy(t, &m, &test);
     printf("test accuracy %.2f%% on %lld images\n", 100 * acc, (long long)test.n);
