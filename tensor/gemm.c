@@ -106,26 +106,26 @@ static inline vreal vload(const td_real *p) {
 static inline void vstore(td_real *p, vreal v) { memcpy(p, &v, sizeof v); }
 
 /* ---- packing ---------------------------------------------------------------
- * op(A) is M x K. Only its bottom edge is packed (the kernel reads full
- * MR-row strips in place): rows i0..i0+mr, columns k0..k0+kc, stored
- * k-major, ap[k*MR + i], with rows mr..MR zero. */
-static void pack_a(int trans, const td_real *A, int64_t lda, int64_t i0, int64_t mr,
+ * op(A) is M x K. Only a partial bottom strip is packed (the kernel reads
+ * full strips in place): rows i0..i0+mr, columns k0..k0+kc, stored k-major,
+ * ap[k*h + i] for a strip h rows high, with rows mr..h zero. */
+static void pack_a(int trans, const td_real *A, int64_t lda, int64_t i0, int64_t mr, int64_t h,
                    int64_t k0, int64_t kc, td_real *restrict ap) {
     if (trans) { /* A stored K x M: row k of storage is contiguous along i */
         for (int64_t k = 0; k < kc; k++) {
             const td_real *src = A + (k0 + k) * lda + i0;
-            td_real *dst = ap + k * MR;
+            td_real *dst = ap + k * h;
             int64_t i = 0;
             for (; i < mr; i++) dst[i] = src[i];
-            for (; i < MR; i++) dst[i] = 0;
+            for (; i < h; i++) dst[i] = 0;
         }
-    } else { /* A stored M x K: gather MR rows, each contiguous along k */
-        for (int64_t i = 0; i < MR; i++) {
+    } else { /* A stored M x K: gather the rows, each contiguous along k */
+        for (int64_t i = 0; i < h; i++) {
             if (i < mr) {
                 const td_real *src = A + (i0 + i) * lda + k0;
-                for (int64_t k = 0; k < kc; k++) ap[k * MR + i] = src[k];
+                for (int64_t k = 0; k < kc; k++) ap[k * h + i] = src[k];
             } else {
-                for (int64_t k = 0; k < kc; k++) ap[k * MR + i] = 0;
+                for (int64_t k = 0; k < kc; k++) ap[k * h + i] = 0;
             }
         }
     }
@@ -171,7 +171,10 @@ static inline void transpose_block(const td_real *src, int64_t ld, td_real *dst,
  * k-major: bp[k*NR + j]. Columns past N are zero. */
 static void pack_b(int trans, const td_real *B, int64_t ldb, int64_t j0, int64_t nr,
                    int64_t k0, int64_t kc, td_real *restrict bp) {
-    if (!trans) { /* B stored K x N: each panel row is a contiguous copy */
+    if (!trans && nr == NR) { /* B stored K x N, a full panel: fixed-size row copies */
+        for (int64_t k = 0; k < kc; k++)
+            memcpy(bp + k * NR, B + (k0 + k) * ldb + j0, NR * sizeof(td_real));
+    } else if (!trans) { /* the last, narrower panel: copy and zero-fill */
         for (int64_t k = 0; k < kc; k++) {
             const td_real *src = B + (k0 + k) * ldb + j0;
             td_real *dst = bp + k * NR;
@@ -197,29 +200,30 @@ static void pack_b(int trans, const td_real *B, int64_t ldb, int64_t j0, int64_t
 
 /* ---- micro-kernel ----------------------------------------------------------
  * C[0..mr, 0..nr] = alpha * (A^T bp) + beta * C, over kc values of k.
+ * rows: the tile's height, MR or MR_LOW (see strips below); mr <= rows.
  * bp: a packed B panel, kc x NR; the kernel reads the first nv vectors of
  * each row, plus half a vector after them if half is set.
- * A (MR rows x kc) comes in one of three layouts (amode):
+ * A (rows x kc) comes in one of three layouts (amode):
  *   A_ROWS    op(A) in place, stored M x K: a[i*lda + k]
  *   A_COLS    op(A) in place, stored K x M: a[k*lda + i]
- *   A_PACKED  the zero-padded bottom edge, a[k*MR + i]
- * beta == 0 means C is not read. amode, nv and half are compile-time
+ *   A_PACKED  a zero-padded partial strip, a[k*rows + i]
+ * beta == 0 means C is not read. amode, rows, nv and half are compile-time
  * constants in each instantiation below, so the loops over i and v unroll
  * completely and the accumulators live in registers. */
 enum { A_PACKED, A_ROWS, A_COLS };
 static inline __attribute__((always_inline)) void
-micro_kernel(const int amode, const int nv, const int half, int64_t kc,
+micro_kernel(const int amode, const int rows, const int nv, const int half, int64_t kc,
              const td_real *restrict a, int64_t lda, const td_real *restrict bp,
-             td_real *restrict c, int64_t ldc, int64_t mr, int64_t nr,
-             td_real alpha, td_real beta) {
-    const int64_t ars = amode == A_PACKED ? MR : amode == A_ROWS ? 1 : lda; /* k stride */
-    const int64_t acs = amode == A_ROWS ? lda : 1;                          /* i stride */
+             td_real *restrict c, int64_t ldc, int64_t mr, int64_t nr, td_real alpha,
+             td_real beta) {
+    const int64_t ars = amode == A_PACKED ? rows : amode == A_ROWS ? 1 : lda; /* k stride */
+    const int64_t acs = amode == A_ROWS ? lda : 1;                            /* i stride */
     vreal acc[MR][NV];
 #if HALF_VECTORS
     vhalf acch[MR];
 #endif
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < rows; i++) {
 #pragma GCC unroll 4
         for (int v = 0; v < nv; v++) acc[i][v] = (vreal){0};
 #if HALF_VECTORS
@@ -237,7 +241,7 @@ micro_kernel(const int amode, const int nv, const int half, int64_t kc,
         if (half) memcpy(&bh, b + nv * VL, sizeof bh);
 #endif
 #pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < rows; i++) {
             const td_real ai = a[k * ars + i * acs]; /* broadcast */
 #pragma GCC unroll 4
             for (int v = 0; v < nv; v++) acc[i][v] += ai * bv[v];
@@ -248,9 +252,9 @@ micro_kernel(const int amode, const int nv, const int half, int64_t kc,
     }
 
     const int width = nv * VL + half * VL / 2;
-    if (mr == MR && nr == width) { /* full tile: update C with vectors */
+    if (mr == rows && nr == width) { /* full tile: update C with vectors */
 #pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < rows; i++) {
 #pragma GCC unroll 4
             for (int v = 0; v < nv; v++) {
                 td_real *cp = c + i * ldc + v * VL;
@@ -273,7 +277,7 @@ micro_kernel(const int amode, const int nv, const int half, int64_t kc,
     } else { /* edge tile: spill the accumulators, store what lies inside C */
         td_real t[MR][NR] __attribute__((aligned(64)));
 #pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < rows; i++) {
 #pragma GCC unroll 4
             for (int v = 0; v < nv; v++) vstore(&t[i][v * VL], acc[i][v]);
 #if HALF_VECTORS
@@ -292,34 +296,80 @@ micro_kernel(const int amode, const int nv, const int half, int64_t kc,
 typedef void kernel_fn(int64_t kc, const td_real *a, int64_t lda, const td_real *bp, td_real *c,
                        int64_t ldc, int64_t mr, int64_t nr, td_real alpha, td_real beta);
 
-#define DEFINE_KERNEL(amode, nv, half)                                                     \
-    TD_CONTRACT static void kernel_##amode##_##nv##_##half(                                 \
+#define DEFINE_KERNEL(amode, rows, nv, half)                                               \
+    TD_CONTRACT static void kernel_##amode##_##rows##_##nv##_##half(                        \
         int64_t kc, const td_real *a, int64_t lda, const td_real *bp, td_real *c,           \
         int64_t ldc, int64_t mr, int64_t nr, td_real alpha, td_real beta) {                 \
-        micro_kernel(amode, nv, half, kc, a, lda, bp, c, ldc, mr, nr, alpha, beta);        \
+        micro_kernel(amode, rows, nv, half, kc, a, lda, bp, c, ldc, mr, nr, alpha, beta);  \
     }
 #if NV != 2
 #error "add kernel instantiations for NV"
 #endif
 #if HALF_VECTORS
-/* kernels[amode][h]: the kernel for a panel h half-vectors wide */
-#define DEFINE_KERNELS(amode) \
-    DEFINE_KERNEL(amode, 0, 1) DEFINE_KERNEL(amode, 1, 0) DEFINE_KERNEL(amode, 1, 1) \
-    DEFINE_KERNEL(amode, 2, 0)
-#define KERNEL_ROW(amode) \
-    {NULL, kernel_##amode##_0_1, kernel_##amode##_1_0, kernel_##amode##_1_1, kernel_##amode##_2_0}
+/* kernels[h][amode][w]: the kernel for strip height h (0: MR, 1: MR_LOW)
+ * and a panel w half-vectors wide */
+#define DEFINE_KERNELS(amode, rows)                                                 \
+    DEFINE_KERNEL(amode, rows, 0, 1) DEFINE_KERNEL(amode, rows, 1, 0)               \
+    DEFINE_KERNEL(amode, rows, 1, 1) DEFINE_KERNEL(amode, rows, 2, 0)
+#define KERNEL_ROW(amode, rows)                                                     \
+    {NULL, kernel_##amode##_##rows##_0_1, kernel_##amode##_##rows##_1_0,            \
+     kernel_##amode##_##rows##_1_1, kernel_##amode##_##rows##_2_0}
 #define HALF_WIDTH (VL / 2)
 #else
-/* kernels[amode][v]: the kernel for a panel v vectors wide */
-#define DEFINE_KERNELS(amode) DEFINE_KERNEL(amode, 1, 0) DEFINE_KERNEL(amode, 2, 0)
-#define KERNEL_ROW(amode) {NULL, kernel_##amode##_1_0, kernel_##amode##_2_0}
+/* kernels[h][amode][v]: the kernel for strip height h and a panel v vectors wide */
+#define DEFINE_KERNELS(amode, rows) \
+    DEFINE_KERNEL(amode, rows, 1, 0) DEFINE_KERNEL(amode, rows, 2, 0)
+#define KERNEL_ROW(amode, rows) \
+    {NULL, kernel_##amode##_##rows##_1_0, kernel_##amode##_##rows##_2_0}
 #define HALF_WIDTH VL
 #endif
-DEFINE_KERNELS(A_PACKED)
-DEFINE_KERNELS(A_ROWS)
-DEFINE_KERNELS(A_COLS)
-static kernel_fn *const kernels[3][NR / HALF_WIDTH + 1] = {
-    KERNEL_ROW(A_PACKED), KERNEL_ROW(A_ROWS), KERNEL_ROW(A_COLS)};
+/* the instantiations, by height: MR (6 or 8) and MR_LOW (4) */
+#define DEFINE_HEIGHT(rows) \
+    DEFINE_KERNELS(A_PACKED, rows) DEFINE_KERNELS(A_ROWS, rows) DEFINE_KERNELS(A_COLS, rows)
+#define HEIGHT_ROW(rows) \
+    {KERNEL_ROW(A_PACKED, rows), KERNEL_ROW(A_ROWS, rows), KERNEL_ROW(A_COLS, rows)}
+#if MR == 8
+DEFINE_HEIGHT(8)
+DEFINE_HEIGHT(4)
+static kernel_fn *const kernels[2][3][NR / HALF_WIDTH + 1] = {HEIGHT_ROW(8), HEIGHT_ROW(4)};
+#elif MR == 6
+DEFINE_HEIGHT(6)
+DEFINE_HEIGHT(4)
+static kernel_fn *const kernels[2][3][NR / HALF_WIDTH + 1] = {HEIGHT_ROW(6), HEIGHT_ROW(4)};
+#else
+#error "add kernel instantiations for MR"
+#endif
+
+/* ---- strips ----------------------------------------------------------------
+ * The rows of C are cut into strips: first ns_hi strips of MR rows, then
+ * ns_lo strips of MR_LOW = 4 rows, the fewest rows that cover M (M = 128
+ * on AVX2 is 20 x 6 + 2 x 4 rather than 22 x 6 with 4 rows of padding;
+ * M = 20 is 2 x 6 + 2 x 4, or 2 x 8 + 4 on AVX-512). A 4-row tile still
+ * has 8 independent FMA chains, enough to hide the FMA latency. Only a
+ * strip that overhangs M (odd M) is packed, with zero rows. */
+#define MR_LOW 4
+typedef struct strips {
+    int64_t hi, lo; /* strip counts: hi of MR rows, then lo of MR_LOW */
+} strips;
+
+static strips make_strips(int64_t M) {
+    strips best = {ceil_div(M, MR), 0};
+    int64_t best_rows = best.hi * MR;
+    for (int64_t lo = 1; lo * MR_LOW < 2 * MR && lo * MR_LOW <= round_up(M, MR_LOW); lo++) {
+        int64_t rest = M - lo * MR_LOW;
+        int64_t hi = rest > 0 ? ceil_div(rest, MR) : 0;
+        int64_t rows = hi * MR + lo * MR_LOW;
+        if (rows < best_rows) {
+            best = (strips){hi, lo};
+            best_rows = rows;
+        }
+    }
+    return best;
+}
+static inline int64_t strip_start(strips s, int64_t ir) {
+    return ir < s.hi ? ir * MR : s.hi * MR + (ir - s.hi) * MR_LOW;
+}
+static inline int strip_height(strips s, int64_t ir) { return ir < s.hi ? MR : MR_LOW; }
 
 /* ---- the blocked driver ----------------------------------------------------- */
 typedef struct gemm_job {
@@ -336,6 +386,18 @@ typedef struct gemm_job {
 static inline void split(int64_t n, int parts, int p, int64_t *lo, int64_t *hi) {
     *lo = n * p / parts;
     *hi = n * (p + 1) / parts;
+}
+
+/* Split the strips into parts of about equal rows: part p gets the strips
+ * [*lo, *hi) that start in rows [M p / parts, M (p + 1) / parts). */
+static void split_strips(strips s, int64_t mt, int parts, int p, int64_t *lo, int64_t *hi) {
+    const int64_t rows = strip_start(s, mt - 1) + strip_height(s, mt - 1);
+    const int64_t r0 = rows * p / parts, r1 = rows * (p + 1) / parts;
+    int64_t i = 0;
+    while (i < mt && strip_start(s, i) < r0) i++;
+    *lo = i;
+    while (i < mt && strip_start(s, i) < r1) i++;
+    *hi = i;
 }
 
 /* The thread grid for one block of mt x nt tiles: tm x tn = nth threads,
@@ -394,9 +456,12 @@ static void choose_grid(int64_t mt, int64_t nt, double last_nv, int nth, int *tm
  * much as the multiply). Only the bottom edge (M % MR rows) is packed, with
  * zero rows, so the kernel never reads past A. */
 static void gemm_thread(const gemm_job *j, int tid, int nth, td_real *buf) {
-    td_real *const ap = buf;                /* MR x kc: the bottom edge of A */
+    td_real *const ap = buf;                /* MR x kc: a partial bottom strip of A */
     td_real *const bp = buf + MR * j->kcb;  /* this thread's B panels */
-    const int64_t mt = ceil_div(j->M, MR), medge = j->M % MR;
+    const strips st = make_strips(j->M);
+    const int64_t mt = st.hi + st.lo;
+    const int64_t last0 = strip_start(st, mt - 1), last_h = strip_height(st, mt - 1);
+    const int64_t medge = last0 + last_h > j->M ? j->M - last0 : 0; /* rows of a partial strip */
     for (int64_t pc = 0; pc < j->K; pc += j->kcb) {
         const int64_t kc = min64(j->kcb, j->K - pc);
         /* beta applies once, on the first K block; later blocks accumulate */
@@ -410,7 +475,7 @@ static void gemm_thread(const gemm_job *j, int tid, int nth, td_real *buf) {
             int tm = 1, tn = 1;
             choose_grid(mt, nt, last_nv, nth, &tm, &tn);
             int64_t m0, m1, n0, n1; /* this thread's tiles: [m0, m1) x [n0, n1) */
-            split(mt, tm, tid / tn, &m0, &m1);
+            split_strips(st, mt, tm, tid / tn, &m0, &m1);
             split(nt, tn, tid % tn, &n0, &n1);
             if (m0 == m1 || n0 == n1) continue;
 
@@ -418,23 +483,26 @@ static void gemm_thread(const gemm_job *j, int tid, int nth, td_real *buf) {
                 pack_b(j->tb, j->B, j->ldb, jc + p * NR, min64(NR, nc - p * NR), pc, kc,
                        bp + (p - n0) * NR * kc);
             if (medge && m1 == mt && !edge_packed) {
-                pack_a(j->ta, j->A, j->lda, (mt - 1) * MR, medge, pc, kc, ap);
+                pack_a(j->ta, j->A, j->lda, last0, medge, last_h, pc, kc, ap);
                 edge_packed = 1;
             }
 
             for (int64_t ir = m0; ir < m1; ir++) {
-                const int64_t i0 = ir * MR, mr = min64(MR, j->M - i0);
+                const int64_t i0 = strip_start(st, ir);
+                const int h = strip_height(st, ir);
+                const int64_t mr = min64(h, j->M - i0);
                 const td_real *a = j->ta ? j->A + pc * j->lda + i0 : j->A + i0 * j->lda + pc;
                 int amode = j->ta ? A_COLS : A_ROWS;
-                if (mr < MR) {
+                if (mr < h) {
                     a = ap;
                     amode = A_PACKED;
                 }
+                kernel_fn *const *row = kernels[h == MR ? 0 : 1][amode];
                 for (int64_t jr = n0; jr < n1; jr++) {
                     const int64_t nr = min64(NR, nc - jr * NR);
-                    kernels[amode][ceil_div(nr, HALF_WIDTH)](
-                        kc, a, j->lda, bp + (jr - n0) * NR * kc, j->C + i0 * j->ldc + jc + jr * NR,
-                        j->ldc, mr, nr, j->alpha, beta);
+                    row[ceil_div(nr, HALF_WIDTH)](kc, a, j->lda, bp + (jr - n0) * NR * kc,
+                                                  j->C + i0 * j->ldc + jc + jr * NR, j->ldc, mr,
+                                                  nr, j->alpha, beta);
                 }
             }
         }
@@ -507,7 +575,8 @@ void td_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, td_real 
     /* small products stay on this thread: no parallel region at all */
     if ((double)M * (double)N * (double)K >= PAR_MIN_FLOPS && !omp_in_parallel()) {
         nth = omp_get_max_threads();
-        int64_t tiles = ceil_div(M, MR) * ceil_div(min64(N, j.ncb), NR);
+        strips st = make_strips(M);
+        int64_t tiles = (st.hi + st.lo) * ceil_div(min64(N, j.ncb), NR);
         if (nth > tiles) nth = (int)tiles;
     }
 #endif
