@@ -71,7 +71,9 @@ typedef td_real vhalf __attribute__((vector_size(VEC_BYTES / 2)));
 
 /* ---- cache blocks ----------------------------------------------------------
  * kc: the A rows of a tile (MR x kc) are at most KC_BYTES, half of L1d.
- * nc: a B block (kc x nc) is at most NC_BYTES, inside a 1 MB L2.
+ * nc: a B block (kc x nc) is at most NC_BYTES, inside L2: 768 KB of the
+ * 1-2 MB of an AVX-512 core, 384 KB of the 512 KB of a Zen 2/3 (on a Zen 4
+ * the AVX2 path runs as fast with either).
  * Both are cut into equal blocks (K = 784 -> 2 x 392 rather than 512 + 272);
  * nc is a multiple of NR, so the tile grid of C is the same for the whole
  * matrix. (The #ifndefs are for tuning experiments.) */
@@ -80,7 +82,11 @@ typedef td_real vhalf __attribute__((vector_size(VEC_BYTES / 2)));
 #endif
 #define KC_MAX ((int64_t)(KC_BYTES / (MR * sizeof(td_real))))
 #ifndef NC_BYTES
+#if VEC_BYTES >= 64
 #define NC_BYTES ((int64_t)768 * 1024)
+#else /* AVX2 / SSE2 machines: 256 KB (Intel) to 512 KB (Zen 2/3) of L2 */
+#define NC_BYTES ((int64_t)384 * 1024)
+#endif
 #endif
 
 /* Below this many multiply-adds a parallel region costs more than it saves. */
@@ -218,70 +224,117 @@ micro_kernel(const int amode, const int rows, const int nv, const int half, int6
              td_real beta) {
     const int64_t ars = amode == A_PACKED ? rows : amode == A_ROWS ? 1 : lda; /* k stride */
     const int64_t acs = amode == A_ROWS ? lda : 1;                            /* i stride */
-    vreal acc[MR][NV];
+    /* An FMA has a latency of 4 cycles and two issue a cycle: a tile needs
+     * 8 independent accumulator chains to keep both FMA units busy. Narrow
+     * tiles (6 x 1 vector, 4 x 1, 6 x half: the last panel of N = 20 or 40)
+     * have fewer, so they keep two sets of accumulators, for even and odd
+     * k, added at the end: the same operations in the same order for any
+     * thread count, so still deterministic. */
+    const int KS = rows * (nv + half) < 8 ? 2 : 1;
+    vreal acc[2][MR][NV];
 #if HALF_VECTORS
-    vhalf acch[MR];
+    vhalf acch[2][MR];
 #endif
-#pragma GCC unroll 16
-    for (int i = 0; i < rows; i++) {
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++) acc[i][v] = (vreal){0};
-#if HALF_VECTORS
-        if (half) acch[i] = (vhalf){0};
-#endif
-    }
-
-    for (int64_t k = 0; k < kc; k++) {
-        const td_real *b = bp + k * NR;
-        vreal bv[NV];
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++) bv[v] = vload(b + v * VL);
-#if HALF_VECTORS
-        vhalf bh = {0};
-        if (half) memcpy(&bh, b + nv * VL, sizeof bh);
-#endif
+#pragma GCC unroll 2
+    for (int s = 0; s < KS; s++)
 #pragma GCC unroll 16
         for (int i = 0; i < rows; i++) {
-            const td_real ai = a[k * ars + i * acs]; /* broadcast */
 #pragma GCC unroll 4
-            for (int v = 0; v < nv; v++) acc[i][v] += ai * bv[v];
+            for (int v = 0; v < nv; v++) acc[s][i][v] = (vreal){0};
 #if HALF_VECTORS
-            if (half) acch[i] += ai * bh;
+            if (half) acch[s][i] = (vhalf){0};
 #endif
         }
-    }
+    int64_t k = 0;
+#define TD_KSTEP(s)                                                                        \
+    do {                                                                                   \
+        const td_real *b = bp + k * NR;                                                    \
+        vreal bv[NV];                                                                      \
+        _Pragma("GCC unroll 4") for (int v = 0; v < nv; v++) bv[v] = vload(b + v * VL);   \
+        TD_KSTEP_HALF_LOAD                                                                 \
+        _Pragma("GCC unroll 16") for (int i = 0; i < rows; i++) {                          \
+            const td_real ai = a[k * ars + i * acs]; /* broadcast */                       \
+            _Pragma("GCC unroll 4") for (int v = 0; v < nv; v++) acc[s][i][v] += ai * bv[v]; \
+            TD_KSTEP_HALF_FMA(s)                                                           \
+        }                                                                                  \
+        k++;                                                                               \
+    } while (0)
+#if HALF_VECTORS
+#define TD_KSTEP_HALF_LOAD \
+    vhalf bh = {0};        \
+    if (half) memcpy(&bh, b + nv * VL, sizeof bh);
+#define TD_KSTEP_HALF_FMA(s) \
+    if (half) acch[s][i] += ai * bh;
+#else
+#define TD_KSTEP_HALF_LOAD
+#define TD_KSTEP_HALF_FMA(s)
+#endif
+    if (KS == 2)
+        while (k + 2 <= kc) {
+            TD_KSTEP(0);
+            TD_KSTEP(KS - 1);
+        }
+    while (k < kc) TD_KSTEP(0);
+#undef TD_KSTEP
+#undef TD_KSTEP_HALF_LOAD
+#undef TD_KSTEP_HALF_FMA
+    if (KS == 2)
+#pragma GCC unroll 16
+        for (int i = 0; i < rows; i++) {
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++) acc[0][i][v] += acc[KS - 1][i][v];
+#if HALF_VECTORS
+            if (half) acch[0][i] += acch[KS - 1][i];
+#endif
+        }
 
     const int width = nv * VL + half * VL / 2;
     if (mr == rows && nr == width) { /* full tile: update C with vectors */
-#pragma GCC unroll 16
-        for (int i = 0; i < rows; i++) {
-#pragma GCC unroll 4
-            for (int v = 0; v < nv; v++) {
-                td_real *cp = c + i * ldc + v * VL;
-                vreal r = alpha * acc[i][v];
-                if (beta != 0) r += beta * vload(cp);
-                vstore(cp, r);
-            }
+        /* one loop per case, so no test is left inside: beta = 0 (C not
+         * read), alpha = beta = 1 (tinyad's accumulating calls: one add per
+         * vector), and the general alpha * acc + beta * C */
+        const int cmode = beta == 0 ? 0 : alpha == 1 && beta == 1 ? 1 : 2;
+#define TD_STORE_TILE(cmode)                                                               \
+    _Pragma("GCC unroll 16") for (int i = 0; i < rows; i++) {                              \
+        _Pragma("GCC unroll 4") for (int v = 0; v < nv; v++) {                             \
+            td_real *cp = c + i * ldc + v * VL;                                            \
+            vreal r = cmode == 1 ? acc[0][i][v] : alpha * acc[0][i][v];                    \
+            if (cmode == 1) r += vload(cp);                                                \
+            if (cmode == 2) r += beta * vload(cp);                                         \
+            vstore(cp, r);                                                                 \
+        }                                                                                  \
+        TD_STORE_HALF(cmode)                                                               \
+    }
 #if HALF_VECTORS
-            if (half) {
-                td_real *cp = c + i * ldc + nv * VL;
-                vhalf r = alpha * acch[i], old;
-                if (beta != 0) {
-                    memcpy(&old, cp, sizeof old);
-                    r += beta * old;
-                }
-                memcpy(cp, &r, sizeof r);
-            }
+#define TD_STORE_HALF(cmode)                                                               \
+    if (half) {                                                                            \
+        td_real *cp = c + i * ldc + nv * VL;                                               \
+        vhalf r = cmode == 1 ? acch[0][i] : alpha * acch[0][i], old;                       \
+        if (cmode != 0) memcpy(&old, cp, sizeof old);                                      \
+        if (cmode == 1) r += old;                                                          \
+        if (cmode == 2) r += beta * old;                                                   \
+        memcpy(cp, &r, sizeof r);                                                          \
+    }
+#else
+#define TD_STORE_HALF(cmode)
 #endif
+        if (cmode == 0) {
+            TD_STORE_TILE(0)
+        } else if (cmode == 1) {
+            TD_STORE_TILE(1)
+        } else {
+            TD_STORE_TILE(2)
         }
+#undef TD_STORE_TILE
+#undef TD_STORE_HALF
     } else { /* edge tile: spill the accumulators, store what lies inside C */
         td_real t[MR][NR] __attribute__((aligned(64)));
 #pragma GCC unroll 16
         for (int i = 0; i < rows; i++) {
 #pragma GCC unroll 4
-            for (int v = 0; v < nv; v++) vstore(&t[i][v * VL], acc[i][v]);
+            for (int v = 0; v < nv; v++) vstore(&t[i][v * VL], acc[0][i][v]);
 #if HALF_VECTORS
-            if (half) memcpy(&t[i][nv * VL], &acch[i], sizeof acch[i]);
+            if (half) memcpy(&t[i][nv * VL], &acch[0][i], sizeof acch[0][i]);
 #endif
         }
         for (int64_t i = 0; i < mr; i++)
@@ -382,61 +435,32 @@ typedef struct gemm_job {
     int64_t kcb, ncb; /* block sizes (functions of N and K only) */
 } gemm_job;
 
-/* Split n units into parts: the p-th of parts gets [*lo, *hi). */
-static inline void split(int64_t n, int parts, int p, int64_t *lo, int64_t *hi) {
-    *lo = n * p / parts;
-    *hi = n * (p + 1) / parts;
-}
+/* Who computes which tile. The tiles of a block (mt strips x nt panels)
+ * are lined up panel by panel, each panel top to bottom, and cut into nth
+ * runs of about equal cost (rows x vectors): thread q owns the tiles whose
+ * cost-so-far falls in [T q / nth, T (q + 1) / nth). A thread's tiles are
+ * whole panels plus part of a panel at each end, so it packs only the
+ * panels it works on (a panel shared by two threads is packed by both),
+ * and the shares are equal to within a tile whatever the shape: with 25
+ * panels, splitting whole panels would leave 13 against 12. The split
+ * depends only on the block's tile counts, so a thread owns the same tiles
+ * in every K block. Any split gives the same C. */
+typedef struct tile_split {
+    int64_t mt, nt, W, U; /* strips, panels; total rows W, total half vectors U */
+    int64_t last_u;       /* the last panel's width, in half vectors (others NR/HALF_WIDTH) */
+    int64_t c0, c1;       /* this thread's cost range, in rows x half vectors */
+} tile_split;
 
-/* Split the strips into parts of about equal rows: part p gets the strips
- * [*lo, *hi) that start in rows [M p / parts, M (p + 1) / parts). */
-static void split_strips(strips s, int64_t mt, int parts, int p, int64_t *lo, int64_t *hi) {
-    const int64_t rows = strip_start(s, mt - 1) + strip_height(s, mt - 1);
-    const int64_t r0 = rows * p / parts, r1 = rows * (p + 1) / parts;
-    int64_t i = 0;
-    while (i < mt && strip_start(s, i) < r0) i++;
-    *lo = i;
-    while (i < mt && strip_start(s, i) < r1) i++;
-    *hi = i;
+static inline int64_t panel_u(const tile_split *t, int64_t p) {
+    return p == t->nt - 1 ? t->last_u : NR / HALF_WIDTH;
 }
-
-/* The thread grid for one block of mt x nt tiles: tm x tn = nth threads,
- * each owning a rectangle of tiles (a thread may get none when there are
- * fewer tiles than threads). The cost of a grid is its largest share, in
- * vectors computed. Among grids within GRID_SLACK of the cheapest, the one
- * with the most threads along N wins: threads that share a column range
- * each pack its B panels, so splitting along M duplicates packing. Any
- * choice gives the same C. */
-#ifndef GRID_SLACK
-#define GRID_SLACK 0.05
-#endif
-static double grid_cost(int64_t mt, int64_t nt, double last_nv, int m, int n) {
-    double widest = 0;
-    for (int q = 0; q < n; q++) {
-        int64_t lo, hi;
-        split(nt, n, q, &lo, &hi);
-        /* the last share holds the edge panel, last_nv vectors wide */
-        double w = q == n - 1 && hi > lo ? (double)(hi - lo - 1) * NV + last_nv
-                                         : (double)(hi - lo) * NV;
-        if (w > widest) widest = w;
-    }
-    return (double)ceil_div(mt, m) * widest;
+/* the cost of all tiles before tile (strip s, panel p) in the panel-major order */
+static inline int64_t tile_pos(const tile_split *t, strips st, int64_t s, int64_t p) {
+    return p * (NR / HALF_WIDTH) * t->W + panel_u(t, p) * strip_start(st, s);
 }
-
-static void choose_grid(int64_t mt, int64_t nt, double last_nv, int nth, int *tm, int *tn) {
-    double best = -1;
-    for (int n = 1; n <= nth; n++) {
-        if (nth % n) continue;
-        double c = grid_cost(mt, nt, last_nv, nth / n, n);
-        if (best < 0 || c < best) best = c;
-    }
-    for (int n = 1; n <= nth; n++) {
-        if (nth % n) continue;
-        if (grid_cost(mt, nt, last_nv, nth / n, n) <= best * (1 + GRID_SLACK)) {
-            *tm = nth / n;
-            *tn = n;
-        }
-    }
+static inline int tile_mine(const tile_split *t, strips st, int64_t s, int64_t p) {
+    const int64_t c = tile_pos(t, st, s, p);
+    return c >= t->c0 && c < t->c1;
 }
 
 /* One thread's part of the multiply: thread tid of nth computes its
@@ -469,25 +493,29 @@ static void gemm_thread(const gemm_job *j, int tid, int nth, td_real *buf) {
         int64_t edge_packed = 0;
         for (int64_t jc = 0; jc < j->N; jc += j->ncb) {
             const int64_t nc = min64(j->ncb, j->N - jc), nt = ceil_div(nc, NR);
-            /* the last panel's width in vectors, for balancing the threads */
-            const double last_nv =
-                (double)ceil_div(nc - (nt - 1) * NR, HALF_WIDTH) * HALF_WIDTH / VL;
-            int tm = 1, tn = 1;
-            choose_grid(mt, nt, last_nv, nth, &tm, &tn);
-            int64_t m0, m1, n0, n1; /* this thread's tiles: [m0, m1) x [n0, n1) */
-            split_strips(st, mt, tm, tid / tn, &m0, &m1);
-            split(nt, tn, tid % tn, &n0, &n1);
-            if (m0 == m1 || n0 == n1) continue;
+            tile_split t = {.mt = mt, .nt = nt, .W = last0 + last_h};
+            t.last_u = ceil_div(nc - (nt - 1) * NR, HALF_WIDTH);
+            t.U = (nt - 1) * (NR / HALF_WIDTH) + t.last_u;
+            t.c0 = t.W * t.U * tid / nth;
+            t.c1 = t.W * t.U * (tid + 1) / nth;
+            if (t.c0 == t.c1) continue;
+            /* the panels this thread works on: [n0, n1) */
+            int64_t n0 = 0, n1;
+            while (n0 < nt && tile_pos(&t, st, mt - 1, n0) < t.c0) n0++; /* none mine */
+            for (n1 = n0; n1 < nt && tile_pos(&t, st, 0, n1) < t.c1; n1++) {}
+            if (n0 >= n1) continue;
 
             for (int64_t p = n0; p < n1; p++)
                 pack_b(j->tb, j->B, j->ldb, jc + p * NR, min64(NR, nc - p * NR), pc, kc,
                        bp + (p - n0) * NR * kc);
-            if (medge && m1 == mt && !edge_packed) {
+            /* the partial strip, if this thread has a tile of it (then it has
+             * the one in its first panel: bottom tiles after it come later) */
+            if (medge && !edge_packed && tile_mine(&t, st, mt - 1, n0)) {
                 pack_a(j->ta, j->A, j->lda, last0, medge, last_h, pc, kc, ap);
                 edge_packed = 1;
             }
 
-            for (int64_t ir = m0; ir < m1; ir++) {
+            for (int64_t ir = 0; ir < mt; ir++) {
                 const int64_t i0 = strip_start(st, ir);
                 const int h = strip_height(st, ir);
                 const int64_t mr = min64(h, j->M - i0);
@@ -499,6 +527,7 @@ static void gemm_thread(const gemm_job *j, int tid, int nth, td_real *buf) {
                 }
                 kernel_fn *const *row = kernels[h == MR ? 0 : 1][amode];
                 for (int64_t jr = n0; jr < n1; jr++) {
+                    if (!tile_mine(&t, st, ir, jr)) continue;
                     const int64_t nr = min64(NR, nc - jr * NR);
                     row[ceil_div(nr, HALF_WIDTH)](kc, a, j->lda, bp + (jr - n0) * NR * kc,
                                                   j->C + i0 * j->ldc + jc + jr * NR, j->ldc, mr,
