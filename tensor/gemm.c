@@ -6,23 +6,26 @@
  *     for jc: N in blocks of nc
  *       pack this thread's NR-column panels of B[pc.., jc..] (kc x NR each,
  *       k-major) into its own buffer
- *       for each MR-row strip of C this thread owns:
- *         for each NR-column panel this thread owns:
- *           micro-kernel: MR x NR accumulators in registers, one FMA chain
- *           per element over the kc values of this block, then C update
+ *       for each row strip of C (MR or 4 rows, see make_strips):
+ *         for each NR-column panel, where this thread owns the tile:
+ *           micro-kernel: rows x NR accumulators in registers, one FMA
+ *           chain per element over the kc values of this block (two for
+ *           narrow tiles), then C update
  *
  * The micro-kernel broadcasts one value of A per row and multiplies it into
- * NV vectors of packed B. The MR x kc piece of A (~16 KB at most) stays in
- * L1 while the thread walks the B panels of the block, which sit in L2.
+ * NV vectors of packed B. The strip's kc-long piece of A (~16 KB at most)
+ * stays in L1 while the thread walks the B panels of the block, in L2.
  * A is read in place rather than packed (see gemm_thread for why).
  *
  * Determinism: the block sizes (kc, nc) and the tile grid depend only on
  * M, N, K, never on the thread count; each element of C is summed by exactly
- * one accumulator lane over k in order, block after block. Threads only
+ * one accumulator lane over k in order, block after block (in a narrow
+ * tile by two, even and odd k, added at the end of the block). Threads only
  * decide WHO computes a tile, so C is bit-identical for any thread count.
  *
- * Edges: partial panels are packed with zeros, so the kernel always runs a
- * full-height tile; only the store to C is trimmed. The last column panel
+ * Edges: a strip that overhangs M (odd M) and the last panel are packed
+ * with zeros, so the kernel always runs a full-height tile; only the store
+ * to C is trimmed. The last column panel
  * runs with as few vectors (or half vectors) as it needs, which matters for
  * the narrow VAE layers (N = 20, 40).
  *
@@ -437,26 +440,33 @@ typedef struct gemm_job {
 
 /* Who computes which tile. The tiles of a block (mt strips x nt panels)
  * are lined up panel by panel, each panel top to bottom, and cut into nth
- * runs of about equal cost (rows x vectors): thread q owns the tiles whose
+ * runs of about equal cost: thread q owns the tiles whose
  * cost-so-far falls in [T q / nth, T (q + 1) / nth). A thread's tiles are
  * whole panels plus part of a panel at each end, so it packs only the
  * panels it works on (a panel shared by two threads is packed by both),
  * and the shares are equal to within a tile whatever the shape: with 25
  * panels, splitting whole panels would leave 13 against 12. The split
  * depends only on the block's tile counts, so a thread owns the same tiles
- * in every K block. Any split gives the same C. */
+ * in every K block. Any split gives the same C.
+ *
+ * A tile's cost is rows x (FMAs per k + NV): a half vector takes an FMA
+ * slot like a whole one, and a tile has costs that do not shrink with its
+ * width (streaming its A rows, the C update). Measured on Zen 4, AVX2, K =
+ * 400: a 6 x 4 or 6 x 8 tile takes 0.7-0.75 of the time of a 6 x 16, where
+ * the lanes say 0.25 or 0.5; counting lanes gave the thread with the last
+ * panel of N = 20 0.69 of the 1-thread time and the other 0.36. */
 typedef struct tile_split {
-    int64_t mt, nt, W, U; /* strips, panels; total rows W, total half vectors U */
-    int64_t last_u;       /* the last panel's width, in half vectors (others NR/HALF_WIDTH) */
-    int64_t c0, c1;       /* this thread's cost range, in rows x half vectors */
+    int64_t mt, nt, W, U; /* strips, panels; total rows W, total cost per row U */
+    int64_t last_u;       /* the last panel's cost per row (others 2 NV) */
+    int64_t c0, c1;       /* this thread's cost range */
 } tile_split;
 
 static inline int64_t panel_u(const tile_split *t, int64_t p) {
-    return p == t->nt - 1 ? t->last_u : NR / HALF_WIDTH;
+    return p == t->nt - 1 ? t->last_u : 2 * NV;
 }
 /* the cost of all tiles before tile (strip s, panel p) in the panel-major order */
 static inline int64_t tile_pos(const tile_split *t, strips st, int64_t s, int64_t p) {
-    return p * (NR / HALF_WIDTH) * t->W + panel_u(t, p) * strip_start(st, s);
+    return p * 2 * NV * t->W + panel_u(t, p) * strip_start(st, s);
 }
 static inline int tile_mine(const tile_split *t, strips st, int64_t s, int64_t p) {
     const int64_t c = tile_pos(t, st, s, p);
@@ -464,21 +474,21 @@ static inline int tile_mine(const tile_split *t, strips st, int64_t s, int64_t p
 }
 
 /* One thread's part of the multiply: thread tid of nth computes its
- * rectangle of tiles in every block, packing the B panels (and the bottom
- * edge of A) it needs into its own buffer.
+ * run of tiles (tile_split) in every block, packing the B panels (and the
+ * partial bottom strip of A) it needs into its own buffer.
  *
- * No barriers: nothing a thread writes is read by another. The grid of a
+ * No barriers: nothing a thread writes is read by another. The split of a
  * block depends only on its tile counts, so a thread owns the same part of
  * C in every K block and applies them in order; the only synchronization is
  * the end of the parallel region. (Barriers would also make a 2-core
  * machine fragile: one descheduled thread stalls the team at each.)
  *
- * A is not packed: the kernel reads MR rows of op(A) where they are (their
+ * A is not packed: the kernel reads the rows of a strip of op(A) where they are (their
  * kc-long pieces, a few KB, stay in L1 while the thread walks the B panels).
  * Measured on Zen 4 this is as fast as packing at every VAE shape and up to
  * 1024^3, and much faster when N is narrow (N = 20: packing A would cost as
- * much as the multiply). Only the bottom edge (M % MR rows) is packed, with
- * zero rows, so the kernel never reads past A. */
+ * much as the multiply). Only a strip that overhangs M is packed, with zero
+ * rows, so the kernel never reads past A. */
 static void gemm_thread(const gemm_job *j, int tid, int nth, td_real *buf) {
     td_real *const ap = buf;                /* MR x kc: a partial bottom strip of A */
     td_real *const bp = buf + MR * j->kcb;  /* this thread's B panels */
@@ -494,8 +504,8 @@ static void gemm_thread(const gemm_job *j, int tid, int nth, td_real *buf) {
         for (int64_t jc = 0; jc < j->N; jc += j->ncb) {
             const int64_t nc = min64(j->ncb, j->N - jc), nt = ceil_div(nc, NR);
             tile_split t = {.mt = mt, .nt = nt, .W = last0 + last_h};
-            t.last_u = ceil_div(nc - (nt - 1) * NR, HALF_WIDTH);
-            t.U = (nt - 1) * (NR / HALF_WIDTH) + t.last_u;
+            t.last_u = ceil_div(nc - (nt - 1) * NR, VL) + NV; /* see tile_split */
+            t.U = (nt - 1) * 2 * NV + t.last_u;
             t.c0 = t.W * t.U * tid / nth;
             t.c1 = t.W * t.U * (tid + 1) / nth;
             if (t.c0 == t.c1) continue;
