@@ -144,18 +144,6 @@ int main(int argc, char **argv) {
 #ifdef __OPTIMIZE__
     printf(" optimized");
 #endif
-#ifdef __AVX512F__
-    printf(" AVX-512F");
-#endif
-#ifdef __AVX2__
-    printf(" AVX2");
-#endif
-#ifdef __FMA__
-    printf(" FMA");
-#endif
-#if !defined(__AVX__)
-    printf(" baseline-SSE2 (portable)");
-#endif
 #ifdef _OPENMP
     printf(" OpenMP");
 #endif
