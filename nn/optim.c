@@ -1,8 +1,7 @@
 /* SGD / Adam / AdamW over a parameter set: each step is one fused loop over
- * the contiguous value, grad and moment blocks (PyTorch's update equations).
- * The loop is elementwise, so splitting it among threads cannot change the
- * result; it goes parallel only above TD_PARALLEL_MIN elements, in whole
- * blocks per thread (PAR_FOR, tensor/parallel.h). */
+ * the contiguous value, grad and moment blocks (PyTorch's update equations),
+ * run by the kernels td_k_sgd_update / td_k_adam_update (tensor/kernels.h),
+ * which are compiled for each instruction set and parallel. */
 #include "optim.h"
 
 #include <math.h>
@@ -10,13 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tensor/parallel.h"
-
-#ifdef TD_DOUBLE
-#define sqrt_r sqrt
-#else
-#define sqrt_r sqrtf
-#endif
+#include "../tensor/kernels.h"
 
 static const char *const optim_names[] = {
     [TD_OPT_SGD] = "sgd", [TD_OPT_ADAM] = "adam", [TD_OPT_ADAMW] = "adamw"};
@@ -77,20 +70,9 @@ void td_optimizer_destroy(td_optimizer *o) {
  * at zero, so the first step gives buf = g as PyTorch's clone does);
  * nesterov: g = g + mu buf, else g = buf; p -= lr g. */
 static void sgd_step(td_optimizer *o, double lr) {
-    const int64_t n = o->params->total;
-    td_real *restrict p = o->params->values, *restrict buf = o->m;
-    const td_real *restrict g = o->params->grads;
-    const td_real wd = (td_real)o->cfg.weight_decay, mu = (td_real)o->cfg.momentum,
-                  a = (td_real)lr;
-    const int nesterov = o->cfg.nesterov, use_mom = o->cfg.momentum != 0;
-    PAR_FOR(i, n, {
-        td_real d = g[i] + wd * p[i];
-        if (use_mom) {
-            buf[i] = mu * buf[i] + d;
-            d = nesterov ? d + mu * buf[i] : buf[i];
-        }
-        p[i] -= a * d;
-    });
+    const td_sgd_coef c = {.lr = (td_real)lr, .weight_decay = (td_real)o->cfg.weight_decay,
+                           .momentum = (td_real)o->cfg.momentum, .nesterov = o->cfg.nesterov};
+    td_k_sgd_update(o->params->values, o->params->grads, o->m, o->params->total, c);
 }
 
 /* PyTorch Adam / AdamW (amsgrad off), step t counted from 1:
@@ -98,24 +80,15 @@ static void sgd_step(td_optimizer *o, double lr) {
  *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
  *   p -= (lr / (1-b1^t)) * m / (sqrt(v) / sqrt(1-b2^t) + eps) */
 static void adam_step(td_optimizer *o, double lr) {
-    const int64_t n = o->params->total;
-    td_real *restrict p = o->params->values, *restrict m = o->m, *restrict v = o->v;
-    const td_real *restrict g = o->params->grads;
     const double t = (double)o->steps;
     const int decoupled = o->cfg.kind == TD_OPT_ADAMW;
-    const td_real b1 = (td_real)o->cfg.beta1, b2 = (td_real)o->cfg.beta2,
-                  eps = (td_real)o->cfg.eps,
-                  l2 = decoupled ? 0 : (td_real)o->cfg.weight_decay,
-                  shrink = decoupled ? (td_real)(1.0 - lr * o->cfg.weight_decay) : 1,
-                  step_size = (td_real)(lr / (1.0 - pow(o->cfg.beta1, t))),
-                  bc2_sqrt = (td_real)sqrt(1.0 - pow(o->cfg.beta2, t));
-    PAR_FOR(i, n, {
-        const td_real gi = g[i] + l2 * p[i];
-        const td_real pi = p[i] * shrink;
-        m[i] = b1 * m[i] + (1 - b1) * gi;
-        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-        p[i] = pi - step_size * m[i] / (sqrt_r(v[i]) / bc2_sqrt + eps);
-    });
+    const td_adam_coef c = {
+        .beta1 = (td_real)o->cfg.beta1, .beta2 = (td_real)o->cfg.beta2,
+        .eps = (td_real)o->cfg.eps, .l2 = decoupled ? 0 : (td_real)o->cfg.weight_decay,
+        .shrink = decoupled ? (td_real)(1.0 - lr * o->cfg.weight_decay) : 1,
+        .step_size = (td_real)(lr / (1.0 - pow(o->cfg.beta1, t))),
+        .bc2_sqrt = (td_real)sqrt(1.0 - pow(o->cfg.beta2, t))};
+    td_k_adam_update(o->params->values, o->params->grads, o->m, o->v, o->params->total, c);
 }
 
 double td_optimizer_step(td_optimizer *o, double lr) {

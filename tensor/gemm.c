@@ -28,10 +28,16 @@
  *
  * Buffers: one packing buffer per team thread, owned by the calling thread
  * (_Thread_local), grown with td_alloc when a bigger problem comes and then
- * reused: after warm-up a call allocates nothing. */
+ * reused: after warm-up a call allocates nothing.
+ *
+ * Compiled once per instruction-set path (dispatch.h): the tile below is
+ * chosen by the path's vector width, and td_gemm is defined as
+ * TD_ISA_FN(td_gemm). */
 #include "gemm.h"
 
 #include <string.h>
+
+#include "dispatch.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -478,7 +484,7 @@ static void scale_c(int64_t M, int64_t N, td_real beta, td_real *C, int64_t ldc)
     }
 }
 
-void td_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, td_real alpha,
+void TD_ISA_FN(td_gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, td_real alpha,
              const td_real *A, int64_t lda, const td_real *B, int64_t ldb, td_real beta,
              td_real *C, int64_t ldc) {
     TD_ASSERT(M >= 0 && N >= 0 && K >= 0, "td_gemm: negative size %lld x %lld x %lld",
@@ -526,22 +532,4 @@ void td_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, td_real 
     }
 #endif
     gemm_thread(&j, 0, 1, bufs[0].p);
-}
-
-/* The reference: a plain triple loop, summed in double. */
-void td_gemm_naive(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, td_real alpha,
-                   const td_real *A, int64_t lda, const td_real *B, int64_t ldb, td_real beta,
-                   td_real *C, int64_t ldc) {
-    for (int64_t i = 0; i < M; i++)
-        for (int64_t jj = 0; jj < N; jj++) {
-            double s = 0;
-            for (int64_t p = 0; p < K; p++) {
-                double a = trans_a ? A[p * lda + i] : A[i * lda + p];
-                double b = trans_b ? B[jj * ldb + p] : B[p * ldb + jj];
-                s += a * b;
-            }
-            double r = (double)alpha * s;
-            if (beta != 0) r += (double)beta * C[i * ldc + jj];
-            C[i * ldc + jj] = (td_real)r;
-        }
 }

@@ -8,7 +8,11 @@
  * Determinism: elementwise results are per element. Reductions use a fixed
  * summation tree (blocks of TD_SUM_BLOCK elements summed with 8 lanes, then
  * the block partials added in order), so threads only change who computes a
- * partial, never how partials are combined. */
+ * partial, never how partials are combined.
+ *
+ * This file is compiled once per instruction-set path (dispatch.h): each
+ * public kernel is defined as TD_ISA_FN(name), and the table at the end
+ * lists this path's copies. */
 #include "kernels.h"
 
 #include <math.h>
@@ -18,6 +22,7 @@
 #include <omp.h>
 #endif
 
+#include "dispatch.h"
 #include "parallel.h"
 
 /* Elementwise math in td_real: the float builds must not detour through
@@ -127,7 +132,7 @@ static void assert_shape(const char *who, td_shape want, td_shape got) {
                 td_shape_str(got, g, sizeof g), td_shape_str(want, w, sizeof w));
 }
 
-void td_k_binary(td_binop op, td_tensor *out, const td_tensor *a, const td_tensor *b) {
+void TD_ISA_FN(td_k_binary)(td_binop op, td_tensor *out, const td_tensor *a, const td_tensor *b) {
     td_shape bs;
     TD_ASSERT(td_shape_broadcast(a->shape, b->shape, &bs) == 0, "td_k_binary: %s", td_error());
     assert_shape("td_k_binary", bs, out->shape);
@@ -169,7 +174,7 @@ void td_k_binary(td_binop op, td_tensor *out, const td_tensor *a, const td_tenso
 
 /* ---- elementwise unary -------------------------------------------------- */
 
-void td_k_unary(td_unop op, td_tensor *out, const td_tensor *a) {
+void TD_ISA_FN(td_k_unary)(td_unop op, td_tensor *out, const td_tensor *a) {
     TD_ASSERT(out->size == a->size, "td_k_unary: sizes differ (%lld vs %lld)",
               (long long)out->size, (long long)a->size);
     td_real *o = out->data;
@@ -194,7 +199,7 @@ void td_k_unary(td_unop op, td_tensor *out, const td_tensor *a) {
 #undef UN
 }
 
-void td_k_affine(td_tensor *out, const td_tensor *a, td_real mul, td_real add) {
+void TD_ISA_FN(td_k_affine)(td_tensor *out, const td_tensor *a, td_real mul, td_real add) {
     TD_ASSERT(out->size == a->size, "td_k_affine: sizes differ (%lld vs %lld)",
               (long long)out->size, (long long)a->size);
     td_real *o = out->data;
@@ -202,7 +207,7 @@ void td_k_affine(td_tensor *out, const td_tensor *a, td_real mul, td_real add) {
     PAR_FOR(i, a->size, o[i] = x[i] * mul + add;);
 }
 
-void td_k_axpy(td_tensor *y, td_real alpha, const td_tensor *x) {
+void TD_ISA_FN(td_k_axpy)(td_tensor *y, td_real alpha, const td_tensor *x) {
     TD_ASSERT(y->size == x->size, "td_k_axpy: sizes differ (%lld vs %lld)",
               (long long)y->size, (long long)x->size);
     td_real *o = y->data;
@@ -229,7 +234,7 @@ static td_real block_max(const td_real *x, int64_t n, td_real m) {
     return m;
 }
 
-double td_k_sum(const td_tensor *a) {
+double TD_ISA_FN(td_k_sum)(const td_tensor *a) {
     const td_real *x = a->data;
     const int64_t n = a->size, super = (int64_t)TD_SUPER_BLOCKS * TD_SUM_BLOCK;
     double total = 0;
@@ -245,7 +250,7 @@ double td_k_sum(const td_tensor *a) {
     return total;
 }
 
-double td_k_max(const td_tensor *a) {
+double TD_ISA_FN(td_k_max)(const td_tensor *a) {
     const td_real *x = a->data;
     const int64_t n = a->size, nb = (n + TD_SUM_BLOCK - 1) / TD_SUM_BLOCK;
     td_real m = -INFINITY;
@@ -304,13 +309,13 @@ static td_real bce_row(const td_real *x, const td_real *y, int64_t n, td_real *d
     return (td_real)total;
 }
 
-void td_k_bce_logits_rows(const td_real *x, const td_real *y, int64_t rows, int64_t cols,
+void TD_ISA_FN(td_k_bce_logits_rows)(const td_real *x, const td_real *y, int64_t rows, int64_t cols,
                           td_real *loss, td_real *dlogits) {
     PAR_FOR_IF(rows * cols > TD_PARALLEL_MIN, r, rows,
         loss[r] = bce_row(x + r * cols, y + r * cols, cols, dlogits ? dlogits + r * cols : NULL););
 }
 
-void td_k_bce_logits(const td_real *x, const td_real *y, int64_t n, td_real *loss,
+void TD_ISA_FN(td_k_bce_logits)(const td_real *x, const td_real *y, int64_t n, td_real *loss,
                      td_real *dlogits) {
     const int64_t nb = (n + BCE_CHUNK - 1) / BCE_CHUNK;
     PAR_FOR_IF(n > TD_PARALLEL_MIN, b, nb,
@@ -318,7 +323,7 @@ void td_k_bce_logits(const td_real *x, const td_real *y, int64_t n, td_real *los
         bce_run(x + j, y + j, min64(BCE_CHUNK, n - j), loss + j, dlogits ? dlogits + j : NULL););
 }
 
-void td_k_add_scaled_rows(td_real *y, const td_real *scale, const td_real *x, int64_t rows,
+void TD_ISA_FN(td_k_add_scaled_rows)(td_real *y, const td_real *scale, const td_real *x, int64_t rows,
                           int64_t cols) {
     PAR_FOR_IF(rows * cols > TD_PARALLEL_MIN, r, rows,
         td_real *restrict yr = y + r * cols;
@@ -412,13 +417,13 @@ static void reduce_axis(red_kind k, const char *who, td_tensor *out, const td_te
                     min64(TD_ACC_CHUNK, v.inner - c0)););
 }
 
-void td_k_sum_axis(td_tensor *out, const td_tensor *a, int axis) {
+void TD_ISA_FN(td_k_sum_axis)(td_tensor *out, const td_tensor *a, int axis) {
     reduce_axis(RED_SUM, "td_k_sum_axis", out, a, axis);
 }
-void td_k_max_axis(td_tensor *out, const td_tensor *a, int axis) {
+void TD_ISA_FN(td_k_max_axis)(td_tensor *out, const td_tensor *a, int axis) {
     reduce_axis(RED_MAX, "td_k_max_axis", out, a, axis);
 }
-void td_k_logsumexp_axis(td_tensor *out, const td_tensor *a, int axis) {
+void TD_ISA_FN(td_k_logsumexp_axis)(td_tensor *out, const td_tensor *a, int axis) {
     reduce_axis(RED_LSE, "td_k_logsumexp_axis", out, a, axis);
 }
 
@@ -445,7 +450,7 @@ static td_real fold_one(td_real o_p, const td_real *x, int64_t p, const int64_t 
     return (td_real)s;
 }
 
-void td_k_reduce_add_to(td_tensor *out, const td_tensor *g) {
+void TD_ISA_FN(td_k_reduce_add_to)(td_tensor *out, const td_tensor *g) {
     int64_t o4[4], g4[4];
     pad4(out->shape, o4), pad4(g->shape, g4);
     int ok = 1;
@@ -494,7 +499,7 @@ void td_k_reduce_add_to(td_tensor *out, const td_tensor *g) {
 
 /* ---- copies and checks ---------------------------------------------------- */
 
-void td_k_copy_cols(td_tensor *dst, int64_t dst_col, const td_tensor *src, int64_t src_col,
+void TD_ISA_FN(td_k_copy_cols)(td_tensor *dst, int64_t dst_col, const td_tensor *src, int64_t src_col,
                     int64_t ncols) {
     const int64_t dc = dst->shape.d[dst->shape.ndim - 1], sc = src->shape.d[src->shape.ndim - 1];
     const int64_t rows = dc ? dst->size / dc : 0;
@@ -510,7 +515,7 @@ void td_k_copy_cols(td_tensor *dst, int64_t dst_col, const td_tensor *src, int64
                 (size_t)ncols * sizeof(td_real));
 }
 
-int td_k_all_finite(const td_tensor *a) {
+int TD_ISA_FN(td_k_all_finite)(const td_tensor *a) {
     const td_real *x = a->data;
     const int64_t n = a->size;
     int bad = 0;
@@ -525,3 +530,40 @@ int td_k_all_finite(const td_tensor *a) {
     }
     return !bad;
 }
+
+/* ---- optimizer updates ---------------------------------------------------
+ * One fused loop over the contiguous parameter, gradient and moment blocks;
+ * elementwise, so the thread split cannot change a bit (PAR_FOR gives each
+ * thread whole blocks: see parallel.h for why). */
+
+void TD_ISA_FN(td_k_sgd_update)(td_real *restrict p, const td_real *restrict g,
+                                td_real *restrict buf, int64_t n, td_sgd_coef c) {
+    const td_real wd = c.weight_decay, mu = c.momentum, a = c.lr;
+    const int nesterov = c.nesterov, use_mom = c.momentum != 0;
+    PAR_FOR(i, n, {
+        td_real d = g[i] + wd * p[i];
+        if (use_mom) {
+            buf[i] = mu * buf[i] + d;
+            d = nesterov ? d + mu * buf[i] : buf[i];
+        }
+        p[i] -= a * d;
+    });
+}
+
+void TD_ISA_FN(td_k_adam_update)(td_real *restrict p, const td_real *restrict g,
+                                 td_real *restrict m, td_real *restrict v, int64_t n,
+                                 td_adam_coef c) {
+    const td_real b1 = c.beta1, b2 = c.beta2, eps = c.eps, l2 = c.l2, shrink = c.shrink,
+                  step_size = c.step_size, bc2_sqrt = c.bc2_sqrt;
+    PAR_FOR(i, n, {
+        const td_real gi = g[i] + l2 * p[i];
+        const td_real pi = p[i] * shrink;
+        m[i] = b1 * m[i] + (1 - b1) * gi;
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+        p[i] = pi - step_size * m[i] / (R_SQRT(v[i]) / bc2_sqrt + eps);
+    });
+}
+
+/* ---- this path's table ---------------------------------------------------- */
+#define TD_KERNEL_ENTRY(f) .f = TD_ISA_FN(f),
+const td_kernel_set TD_ISA_FN(td_kernel_set) = {TD_KERNEL_LIST(TD_KERNEL_ENTRY)};

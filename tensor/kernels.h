@@ -74,4 +74,21 @@ void td_k_copy_cols(td_tensor *dst, int64_t dst_col, const td_tensor *src, int64
 /* 1 if every element is finite. */
 int td_k_all_finite(const td_tensor *a);
 
+/* The optimizer updates over n contiguous parameters p with gradients g
+ * (PyTorch's equations; nn/optim.c derives the coefficients):
+ *   SGD:  d = g + wd p; with momentum: buf = mu buf + d, d = nesterov ?
+ *         d + mu buf : buf; p -= lr d
+ *   Adam: gi = g + l2 p; m = b1 m + (1-b1) gi; v = b2 v + (1-b2) gi^2;
+ *         p = p shrink - step_size m / (sqrt(v) / bc2_sqrt + eps) */
+typedef struct td_sgd_coef {
+    td_real lr, weight_decay, momentum;
+    int nesterov;
+} td_sgd_coef;
+typedef struct td_adam_coef {
+    td_real beta1, beta2, eps, l2, shrink, step_size, bc2_sqrt;
+} td_adam_coef;
+void td_k_sgd_update(td_real *p, const td_real *g, td_real *buf, int64_t n, td_sgd_coef c);
+void td_k_adam_update(td_real *p, const td_real *g, td_real *m, td_real *v, int64_t n,
+                      td_adam_coef c);
+
 #endif

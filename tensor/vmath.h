@@ -30,6 +30,17 @@ static inline td_real td_tanh_r(td_real x) { return tanh(x); }
 
 #else
 
+/* a * b + c, fused (one rounding) on the paths with FMA (AVX2, AVX-512),
+ * two roundings elsewhere. Fused, a polynomial step is one instruction of
+ * 4 cycles' latency instead of two of 3 each; the loops over these
+ * functions are bound by their long dependency chains (bench_kernels: the
+ * fused BCE on AVX2 went from 0.47 to 0.75 elements/ns on Zen 4). */
+#ifdef __FMA__
+static inline float td_madd(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
+#else
+static inline float td_madd(float a, float b, float c) { return a * b + c; }
+#endif
+
 /* exp(x) for x <= 0 (x > 0 is treated as 0); NaN gives NaN.
  * x = n ln2 + r with |r| <= ln2 / 2; exp(r) by the Cephes expf polynomial;
  * 2^n assembled in the exponent bits. ln2 is split in two (C1 has few
@@ -43,16 +54,16 @@ static inline float td_exp_nonpos(float x) {
     /* adding 1.5 * 2^23 rounds to an integer (round to nearest) */
     const float shifter = 12582912.0f;
     const float n = (xc * 1.44269504088896341f + shifter) - shifter;
-    float r = xc - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
+    float r = td_madd(n, -0.693359375f, xc);
+    r = td_madd(n, 2.12194440e-4f, r);
     const float z = r * r;
     float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * z + r + 1.0f;
+    p = td_madd(p, r, 1.3981999507e-3f);
+    p = td_madd(p, r, 8.3334519073e-3f);
+    p = td_madd(p, r, 4.1665795894e-2f);
+    p = td_madd(p, r, 1.6666665459e-1f);
+    p = td_madd(p, r, 5.0000001201e-1f);
+    p = td_madd(p, z, r) + 1.0f;
     /* 2^n for n in [-126, 0]: exponent field n + 127 */
     const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
     float scale;
@@ -69,12 +80,12 @@ static inline float td_exp_nonpos(float x) {
 static inline float td_log1p_unit(float t) {
     const float u = t / (2.0f + t), w = u * u;
     float p = 1.0f / 13;
-    p = p * w + 1.0f / 11;
-    p = p * w + 1.0f / 9;
-    p = p * w + 1.0f / 7;
-    p = p * w + 1.0f / 5;
-    p = p * w + 1.0f / 3;
-    p = p * w + 1.0f;
+    p = td_madd(p, w, 1.0f / 11);
+    p = td_madd(p, w, 1.0f / 9);
+    p = td_madd(p, w, 1.0f / 7);
+    p = td_madd(p, w, 1.0f / 5);
+    p = td_madd(p, w, 1.0f / 3);
+    p = td_madd(p, w, 1.0f);
     return 2.0f * u * p;
 }
 
@@ -84,10 +95,10 @@ static inline float td_log1p_unit(float t) {
 static inline float td_tanh_r(float x) {
     const float ax = fabsf(x), z = x * x;
     float p = -5.70498872745e-3f;
-    p = p * z + 2.06390887954e-2f;
-    p = p * z - 5.37397155531e-2f;
-    p = p * z + 1.33314422036e-1f;
-    p = p * z - 3.33332819422e-1f;
+    p = td_madd(p, z, 2.06390887954e-2f);
+    p = td_madd(p, z, -5.37397155531e-2f);
+    p = td_madd(p, z, 1.33314422036e-1f);
+    p = td_madd(p, z, -3.33332819422e-1f);
     const float small = p * z * x + x;
     const float t = td_exp_nonpos(-2.0f * ax), big = 1.0f - 2.0f * t / (1.0f + t);
     return ax < 0.625f ? small : copysignf(big, x);

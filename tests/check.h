@@ -7,12 +7,32 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+
+#include "tensor/isa.h"
 
 #ifndef TD_TEST_MNIST_DEFAULT
 #define TD_TEST_MNIST_DEFAULT "../shared/data/mnist"
 #endif
 
 static int check_passed, check_failed;
+
+/* Before main: the scratch directory $TINYAD_TEST_TMP exists (each
+ * instruction-set path's runs get their own, so they can run in parallel),
+ * and under TINYAD_ISA=PATH (meson registers the kernel, GEMM and gradient
+ * tests once per path) a test on a CPU without that path is skipped (exit
+ * 77, meson's "skipped") rather than passed on another. */
+__attribute__((constructor)) static void check_setup(void) {
+    const char *tmp = getenv("TINYAD_TEST_TMP");
+    if (tmp && *tmp) mkdir(tmp, 0777);
+    const char *want = getenv("TINYAD_ISA");
+    if (!want || !*want) return;
+    const int isa = td_isa_parse(want);
+    if (isa < 0 || !td_isa_supported((td_isa)isa)) {
+        printf("TINYAD_ISA=%s: this build or CPU has no such path; skipped\n", want);
+        exit(77);
+    }
+}
 
 #define CHECK(cond, ...)                                                  \
     do {                                                                  \

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "tensor/isa.h"
 #include "tinyad.h"
 
 #ifdef _OPENMP
@@ -293,6 +294,40 @@ static void test_vmath(void) {
           "NaN passes through");
 }
 
+/* The same functions as the kernels run them: td_k_unary is compiled once
+ * per instruction-set path (with fused multiply-adds where the path has
+ * them), so this sweep runs each path's own code (meson runs the test on
+ * every path). Same bounds as above. */
+static void test_vmath_kernels(void) {
+    const double eps = sizeof(td_real) == 4 ? 0x1p-23 : 0x1p-52;
+    const int64_t n = 200001;
+    td_tensor v = td_tensor_zeros(TD_SHAPE(n)), w = td_tensor_zeros(TD_SHAPE(n));
+    td_tensor sp = td_tensor_zeros(TD_SHAPE(n)), sg = td_tensor_zeros(TD_SHAPE(n)),
+              th = td_tensor_zeros(TD_SHAPE(n));
+    for (int64_t i = 0; i < n; i++) {
+        v.data[i] = (td_real)(-87.0 + 174.0 * (double)i / (double)(n - 1)); /* [-87, 87] */
+        w.data[i] = (td_real)(-10.0 + 20.0 * (double)i / (double)(n - 1));
+    }
+    td_k_unary(TD_UN_SOFTPLUS, &sp, &v);
+    td_k_unary(TD_UN_SIGMOID, &sg, &v);
+    td_k_unary(TD_UN_TANH, &th, &w);
+    double e_sp = 0, e_sig = 0, e_tanh = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double x = v.data[i];
+        const double want_sp = x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+        e_sp = fmax(e_sp, rel_err(sp.data[i], want_sp));
+        e_sig = fmax(e_sig, rel_err(sg.data[i], 1 / (1 + exp(-x))));
+        e_tanh = fmax(e_tanh, rel_err(th.data[i], tanh((double)w.data[i])));
+    }
+    printf("vmath on the %s path: max relative error softplus %.2f, sigmoid %.2f, tanh %.2f eps\n",
+           td_isa_name(td_isa_active()), e_sp / eps, e_sig / eps, e_tanh / eps);
+    CHECK(e_sp <= 4 * eps, "softplus kernel: max relative error %.2f eps", e_sp / eps);
+    CHECK(e_sig <= 4 * eps, "sigmoid kernel: max relative error %.2f eps", e_sig / eps);
+    CHECK(e_tanh <= 4 * eps, "tanh kernel: max relative error %.2f eps", e_tanh / eps);
+    td_tensor_release(&v), td_tensor_release(&w), td_tensor_release(&sp);
+    td_tensor_release(&sg), td_tensor_release(&th);
+}
+
 /* The fused cross-entropy kernels against the definition in double. */
 static void test_bce(void) {
     const int64_t rows = 5, cols = 1500; /* more than one chunk per row */
@@ -463,6 +498,7 @@ int main(void) {
     test_binary();
     test_unary();
     test_vmath();
+    test_vmath_kernels();
     test_bce();
     test_reductions();
     test_copy_finite();

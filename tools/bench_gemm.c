@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "tensor/gemm.h"
+#include "tensor/isa.h"
 #include "tensor/tensor.h"
 
 #ifdef _OPENMP
@@ -139,7 +140,7 @@ int main(int argc, char **argv) {
 #endif
 
     printf("bench_gemm: %s, %d thread(s), compiler %s\n", TD_REAL_NAME, threads, __VERSION__);
-    printf("build:");
+    printf("%s; build:", td_isa_summary());
 #ifdef __OPTIMIZE__
     printf(" optimized");
 #endif

@@ -8,7 +8,13 @@
  *
  * The batch is synthetic (uniform [0, 1] pixels): the step's cost does not
  * depend on the values. After 20 warm-up steps, R samples each time S steps;
- * the figures are per step: median, and min..max over the samples. */
+ * the figures are per step: median, and min..max over the samples.
+ *
+ * The bound: the step's matrix multiplies (recorded from one step as they
+ * are called) timed alone, hot in cache, with OpenBLAS when bench_step is
+ * built with -DTD_BENCH_OPENBLAS (meson finds openblas) and with td_gemm;
+ * their sum at OpenBLAS's speed is what a step that did nothing but its
+ * GEMMs would take. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +23,17 @@
 
 #include "../models/vae.h"
 #include "../nn/optim.h"
+#include "../tensor/dispatch.h" /* to record the step's GEMM calls */
+#include "../tensor/isa.h"
 #include "../tensor/kernels.h"
 #include "../tensor/random.h"
 
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+
+#ifdef TD_BENCH_OPENBLAS
+#include <cblas.h>
 #endif
 
 static double now(void) {
@@ -68,6 +80,62 @@ static int step(bench *b, double t[NPH]) {
     t[PH_FORWARD] += t1 - t0, t[PH_ZERO] += t2 - t1, t[PH_BACKWARD] += t3 - t2;
     t[PH_CHECK] += t4 - t3, t[PH_OPTIM] += t5 - t4, t[PH_STEP] += t5 - t0;
     return ok ? 0 : -1;
+}
+
+/* ---- the GEMM bound ---------------------------------------------------------- */
+typedef struct gemm_call {
+    int ta, tb;
+    int64_t M, N, K;
+} gemm_call;
+#define MAX_CALLS 64
+static gemm_call calls[MAX_CALLS];
+static int ncalls;
+static const td_kernel_set *real_kernels;
+
+static void recording_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, td_real alpha,
+                           const td_real *A, int64_t lda, const td_real *B, int64_t ldb,
+                           td_real beta, td_real *C, int64_t ldc) {
+    if (ncalls < MAX_CALLS) calls[ncalls++] = (gemm_call){ta, tb, M, N, K};
+    real_kernels->td_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* Median seconds of the recorded calls, one pass over all of them, with
+ * td_gemm (openblas 0) or OpenBLAS (1); operands as the layers have them
+ * (row-major, beta 1). */
+static double time_calls(int openblas, long reps) {
+    int64_t most = 1;
+    for (int c = 0; c < ncalls; c++) {
+        const int64_t m = calls[c].M, n = calls[c].N, k = calls[c].K;
+        if (m * k > most) most = m * k;
+        if (k * n > most) most = k * n;
+        if (m * n > most) most = m * n;
+    }
+    td_real *a = td_alloc_zero((size_t)most * sizeof(td_real));
+    td_real *bm = td_alloc_zero((size_t)most * sizeof(td_real));
+    td_real *cm = td_alloc_zero((size_t)most * sizeof(td_real));
+    double *t = calloc((size_t)reps, sizeof(double));
+    for (long r = -2; r < reps; r++) { /* two warm-up passes */
+        const double t0 = now();
+        for (int c = 0; c < ncalls; c++) {
+            const gemm_call g = calls[c];
+            const int64_t lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N;
+            if (!openblas) {
+                td_gemm(g.ta, g.tb, g.M, g.N, g.K, 1, a, lda, bm, ldb, 1, cm, g.N);
+                continue;
+            }
+#ifdef TD_BENCH_OPENBLAS
+            cblas_sgemm(CblasRowMajor, g.ta ? CblasTrans : CblasNoTrans,
+                        g.tb ? CblasTrans : CblasNoTrans, (int)g.M, (int)g.N, (int)g.K, 1, a,
+                        (int)lda, bm, (int)ldb, 1, cm, (int)g.N);
+#endif
+        }
+        if (r >= 0) t[r] = now() - t0;
+    }
+    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    const double med = t[reps / 2];
+    free(t);
+    td_free(a), td_free(bm), td_free(cm);
+    return med;
 }
 
 static long arg_long(int argc, char **argv, int *i) {
@@ -123,6 +191,14 @@ int main(int argc, char **argv) {
             fprintf(stderr, "bench_step: the loss or a gradient is not finite\n");
             return 1;
         }
+    /* one step with the GEMMs recorded */
+    td_kernel_set recording = *td_kernels;
+    real_kernels = td_kernels;
+    recording.td_gemm = recording_gemm;
+    td_kernels = &recording;
+    step(&b, scratch);
+    td_kernels = real_kernels;
+
     const int64_t allocs0 = td_alloc_count();
     double *samples = calloc((size_t)(reps * NPH), sizeof(double));
     for (long r = 0; r < reps; r++) {
@@ -134,26 +210,14 @@ int main(int argc, char **argv) {
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("bench_step: VAE 784-400-20 relu, batch %ld, Adam; %ld threads; %s%s%s\n", batch,
-           threads,
-#if defined(__AVX512F__)
-           "AVX-512",
-#elif defined(__AVX2__)
-           "AVX2",
-#else
-           "baseline ISA",
-#endif
+    printf("bench_step: VAE 784-400-20 relu, batch %ld, Adam; %ld threads; %s%s, %s\n", batch,
+           threads, td_isa_summary(),
 #ifdef _OPENMP
            ", OpenMP",
 #else
            ", no OpenMP",
 #endif
-#ifdef TD_DOUBLE
-           ", double"
-#else
-           ", float"
-#endif
-    );
+           TD_REAL_NAME);
     printf("compiler %s; %ld samples of %ld steps after 20 warm-up steps\n", __VERSION__, reps,
            steps);
     printf("%-14s %10s %10s %10s %8s\n", "phase", "median ms", "min", "max", "share");
@@ -167,6 +231,21 @@ int main(int argc, char **argv) {
     const double step_ms = samples[PH_STEP * reps + reps / 2];
     printf("images/s %.0f; epoch of 60000 images at this rate %.2f s\n", 1e3 * (double)batch / step_ms,
            60000.0 / (double)batch * step_ms / 1e3);
+    double macs = 0;
+    for (int c = 0; c < ncalls; c++) macs += (double)calls[c].M * calls[c].N * calls[c].K;
+    const double own_ms = 1e3 * time_calls(0, reps);
+    printf("GEMMs of one step: %d calls, %.1f M multiply-adds; alone: td_gemm %.3f ms", ncalls,
+           macs / 1e6, own_ms);
+#ifdef TD_BENCH_OPENBLAS
+    openblas_set_num_threads((int)threads);
+    const double blas_ms = 1e3 * time_calls(1, reps);
+    printf(", OpenBLAS %.3f ms (%s)\n", blas_ms, openblas_get_corename());
+    printf("bound (the GEMMs at OpenBLAS's speed) %.3f ms; step / bound = %.3f\n", blas_ms,
+           step_ms / blas_ms);
+#else
+    printf("\nbound: needs OpenBLAS (libopenblas-dev) at build time; step / td_gemm alone = %.3f\n",
+           step_ms / own_ms);
+#endif
     printf("allocations per step after warm-up: %.3f (%lld in %ld steps)\n",
            (double)allocs / (double)(reps * steps), (long long)allocs, reps * steps);
     printf("peak resident memory: %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
