@@ -10,6 +10,8 @@
 #include "tensor/random.h"
 #include "tensor/io.h"
 #include "autograd/autograd.h"
+#include "autograd/conv.h"
+#include "autograd/softmax.h"
 #include "nn/params.h"
 #include "nn/layers.h"
 #include "nn/loss.h"

@@ -164,4 +164,13 @@ td_var *td_bernoulli_mask(td_tape *t, td_rng *r, td_shape s, td_real keep);
 /* z = mu + exp(logvar / 2) * eps, differentiable in mu and logvar. */
 td_var *td_reparam(td_tape *t, td_var *mu, td_var *logvar, td_var *eps);
 
+/* ---- evaluation in batches ------------------------------------------------------
+ * The loop every "figures over a whole set" function shares: rows [0, n) in
+ * chunks of at most `batch`, each chunk on a freshly reset tape in no-grad
+ * mode; fn(t, first, rows, ctx) builds what it needs for rows first ..
+ * first + rows - 1 and adds its figures into ctx. The tape is reset after
+ * the last chunk and the previous grad mode restored. n may be 0. */
+typedef void (*td_batch_fn)(td_tape *t, int64_t first, int64_t rows, void *ctx);
+void td_no_grad_batches(td_tape *t, int64_t n, int64_t batch, td_batch_fn fn, void *ctx);
+
 #endif

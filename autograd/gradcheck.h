@@ -8,7 +8,10 @@
  * w of the output's shape, and compares d(sum(w * out))/d(leaf) from
  * td_backward with (L(x+h) - L(x-h)) / 2h for every element of every leaf.
  * Noise drawn inside the function comes from td_gc_rng, which is rewound
- * before every evaluation, so noise is the same constant each time. */
+ * before every evaluation, so noise is the same constant each time.
+ *
+ * A model (its own or one of models/) is checked through its parameter
+ * set with td_gradcheck_params: every element of every parameter. */
 #ifndef TD_GRADCHECK_H
 #define TD_GRADCHECK_H
 
@@ -45,12 +48,27 @@ typedef td_var *(*td_gc_fn)(td_tape *t, td_gc *g, void *ctx);
 /* Check fn. tol: a derivative passes when |a - n| <= tol * max(|n|, 1). */
 td_gc_result td_gradcheck_fn(td_gc_fn fn, void *ctx, double tol, uint64_t seed);
 
+/* A scalar loss of the parameters under check, recorded on t; noise from
+ * rng, which is rewound before every evaluation (the same draws each time). */
+typedef td_var *(*td_gc_loss_fn)(td_tape *t, td_rng *rng, void *ctx);
+
+/* Checks the gradient of loss with respect to every element of
+ * params[0 .. count) (e.g. a td_params' vars and count) at their current
+ * values: td_backward against central differences, each element moved in
+ * place and put back. The parameters' grads are overwritten; worst_leaf is
+ * the index of the parameter with the largest error. tol as for
+ * td_gradcheck_fn. */
+td_gc_result td_gradcheck_params(td_var *const *params, int count, td_gc_loss_fn loss, void *ctx,
+                                 double tol, uint64_t seed);
+
 /* Check one row of the op table over all its example variants. shapes_out
  * (may be NULL) receives a short text of the shapes tried. */
 td_gc_result td_gradcheck_op(int op, double tol, uint64_t seed, char *shapes_out,
                              size_t shapes_len);
 
-/* The tolerance used for an op (per-op table; default 1e-6 in double). */
+/* The tolerance used for an op: in double 1e-7, or 1e-6 for the ops that
+ * chain several exps through a reduction (logsumexp_axis, reparam); 5e-2
+ * in float, where the check is coarse. */
 double td_gradcheck_tolerance(int op);
 
 #endif

@@ -1,7 +1,8 @@
 /* The op table: one row per op (name, arity, backward, gradcheck example).
  *
  * To add an op: add its TD_OP_ id here, write its forward (the public
- * function), backward and example next to each other in autograd/ops.c, and
+ * function), backward and example next to each other in autograd/ops.c (or
+ * in a file of its own, e.g. ops_conv.c, whose rows op_rows.h lists), and
  * add its row to td_ops[]. A static assertion beside td_ops[] counts the
  * ids, so a new id fails the build until its row is written (and the count
  * raised); test_op_table checks that every id has a filled-in, uniquely
@@ -23,6 +24,9 @@ typedef enum td_op_id {
     TD_OP_RESHAPE, TD_OP_SLICE_COLS, TD_OP_CONCAT_COLS,
     TD_OP_BCE_LOGITS, TD_OP_BCE_LOGITS_ROWS,
     TD_OP_RANDN, TD_OP_BERNOULLI, TD_OP_BERNOULLI_MASK, TD_OP_REPARAM,
+    /* rows in autograd/op_rows.h (ops outside ops.c) */
+    TD_OP_CONV2D, TD_OP_CONV_TRANSPOSE2D, TD_OP_MAX_POOL2D, TD_OP_UPSAMPLE2D,
+    TD_OP_LOG_SOFTMAX, TD_OP_CROSS_ENTROPY,
     TD_OP_COUNT
 } td_op_id;
 

@@ -10,6 +10,7 @@
 #include "../tensor/gemm.h"
 #include "../tensor/kernels.h"
 #include "gradcheck.h"
+#include "op_rows.h"
 #include "op_table.h"
 
 #define NEEDS(v) ((v) && (v)->requires_grad)
@@ -619,7 +620,7 @@ static td_var *reparam_example(td_tape *t, td_gc *g, int v) {
  * adding an id there stops the build here until its row is written below
  * and the count raised with it. test_op_table then checks at run time that
  * every id has a filled-in row and that no two rows share a name. */
-_Static_assert(TD_OP_COUNT == 34, "a new td_op_id needs its row in td_ops[] below; add the row, "
+_Static_assert(TD_OP_COUNT == 40, "a new td_op_id needs its row in td_ops[] below; add the row, "
                                   "then raise this count to TD_OP_COUNT");
 
 td_op_info td_ops[TD_OP_COUNT] = {
@@ -657,6 +658,7 @@ td_op_info td_ops[TD_OP_COUNT] = {
     [TD_OP_BERNOULLI] = {"bernoulli", 0, NULL, NULL},
     [TD_OP_BERNOULLI_MASK] = {"bernoulli_mask", 0, NULL, NULL},
     [TD_OP_REPARAM] = {"reparam", 1, reparam_backward, reparam_example},
+    TD_OP_ROWS_CONV TD_OP_ROWS_POOL TD_OP_ROWS_SOFTMAX
 };
 /* A forgotten row would have a NULL name: tests/test_op_table.c walks the
  * table and fails on it, and on any differentiable row without a backward

@@ -193,3 +193,15 @@ int td_backward(td_tape *t, td_var *loss) {
     }
     return 0;
 }
+
+void td_no_grad_batches(td_tape *t, int64_t n, int64_t batch, td_batch_fn fn, void *ctx) {
+    TD_ASSERT(batch > 0 && n >= 0, "td_no_grad_batches: need n >= 0 (%lld) and batch > 0 (%lld)",
+              (long long)n, (long long)batch);
+    const td_no_grad ng = td_no_grad_begin(t);
+    for (int64_t i = 0; i < n; i += batch) {
+        td_tape_reset(t);
+        fn(t, i, n - i < batch ? n - i : batch, ctx);
+    }
+    td_tape_reset(t);
+    td_no_grad_end(ng);
+}

@@ -216,34 +216,34 @@ int main(void) {
 
 #else
 /* ---- gradcheck (double build) --------------------------------------------------------
- * The checker perturbs leaves made by td_gc_input, so each evaluation points
- * the layers at leaves of the right shapes (the same leaves every time). */
-static void layers_from_leaves(td_tape *t, td_gc *g, td_mlp *mlp) {
-    for (int i = 0; i < mlp->n_layers; i++) {
-        td_linear_layer *l = &mlp->layers[i];
-        l->w = td_gc_input(g, t, TD_SHAPE(l->out, l->in), TD_GC_ANY, 1);
-        l->b = td_gc_input(g, t, TD_SHAPE(l->out), TD_GC_ANY, 1);
-    }
-}
+ * td_gradcheck_params moves every element of every parameter in the set and
+ * compares the loss's change with its gradient. */
+typedef struct under_check {
+    cvae m;
+    td_tensor x; /* [4, input], pixels in (0, 1) */
+} under_check;
 
-static td_var *loss_under_check(td_tape *t, td_gc *g, void *ctx) {
-    cvae *m = ctx;
-    layers_from_leaves(t, g, &m->enc);
-    layers_from_leaves(t, g, &m->dec);
-    td_var *x = td_gc_input(g, t, TD_SHAPE(4, m->input), TD_GC_UNIT, 0); /* pixels in (0, 1) */
+static td_var *loss_under_check(td_tape *t, td_rng *rng, void *ctx) {
+    const under_check *c = ctx;
     const uint8_t labels[4] = {0, 2, 1, 2};
-    /* noise from td_gc_rng: the same eps on every evaluation */
-    return cvae_loss(t, m, x, one_hot(t, labels, 4, m->classes), td_gc_rng(g));
+    /* noise from rng, rewound by the checker: the same eps on every evaluation */
+    return cvae_loss(t, &c->m, td_const(t, c->x), one_hot(t, labels, 4, c->m.classes), rng);
 }
 
 int main(void) {
-    td_params *p = td_params_create(); /* only to satisfy cvae_init: leaves replace them */
-    cvae m;
-    cvae_init(&m, p, 6, 3, 5, 2); /* tiny: 6 pixels, 3 classes, 5 hidden, 2 latent */
-    td_gc_result r = td_gradcheck_fn(loss_under_check, &m, 1e-6, 7);
+    td_params *p = td_params_create();
+    under_check c;
+    cvae_init(&c.m, p, 6, 3, 5, 2); /* tiny: 6 pixels, 3 classes, 5 hidden, 2 latent */
+    td_rng r;
+    td_rng_init(&r, 7);
+    td_params_finalize(p, &r);
+    c.x = td_tensor_zeros(TD_SHAPE(4, c.m.input));
+    for (int64_t i = 0; i < c.x.size; i++) c.x.data[i] = (td_real)(0.05 + 0.9 * td_rng_double(&r));
+    td_gc_result res = td_gradcheck_params(p->vars, p->count, loss_under_check, &c, 1e-6, 7);
     printf("cvae loss gradcheck: %lld derivatives, max relative error %.2e: %s\n",
-           (long long)r.n_checked, r.max_rel, r.pass ? "pass" : "FAIL");
+           (long long)res.n_checked, res.max_rel, res.pass ? "pass" : "FAIL");
+    td_tensor_release(&c.x);
     td_params_destroy(p);
-    return r.pass ? 0 : 1;
+    return res.pass ? 0 : 1;
 }
 #endif

@@ -2,11 +2,8 @@
  * loss. Everything is autograd ops; td_backward does the rest. */
 #include "ae.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "../nn/loss.h"
@@ -45,15 +42,10 @@ int td_ae_init(td_ae *m, td_params *p, const td_ae_config *cfg) {
         }
     m->cfg = *cfg;
     const int nh = cfg->n_hidden;
-    int64_t sizes[TD_MLP_MAX_LAYERS + 1];
-    sizes[0] = cfg->input;
-    for (int i = 0; i < nh; i++) sizes[i + 1] = cfg->hidden[i];
-    sizes[nh + 1] = cfg->code;
-    td_mlp_init(&m->enc, p, "enc", nh + 2, sizes, cfg->act, TD_INIT_PYTORCH);
-    sizes[0] = cfg->code;
-    for (int i = 0; i < nh; i++) sizes[i + 1] = cfg->hidden[nh - 1 - i];
-    sizes[nh + 1] = cfg->input;
-    td_mlp_init(&m->dec, p, "dec", nh + 2, sizes, cfg->act, TD_INIT_PYTORCH);
+    int64_t enc[TD_MLP_MAX_LAYERS + 1], dec[TD_MLP_MAX_LAYERS + 1];
+    td_mlp_mirror_sizes(cfg->input, nh, cfg->hidden, cfg->code, enc, dec);
+    td_mlp_init(&m->enc, p, "enc", nh + 2, enc, cfg->act, TD_INIT_PYTORCH);
+    td_mlp_init(&m->dec, p, "dec", nh + 2, dec, cfg->act, TD_INIT_PYTORCH);
     return 0;
 }
 
@@ -100,23 +92,26 @@ td_var *td_ae_reconstruct(td_tape *t, const td_ae *m, td_var *x) {
     return td_ae_decode(t, m, h);
 }
 
+typedef struct recon_sum {
+    const td_ae *m;
+    const td_tensor *x;
+    double sum; /* over images */
+} recon_sum;
+
+static void recon_batch(td_tape *t, int64_t first, int64_t rows, void *ctx) {
+    recon_sum *s = ctx;
+    td_var *xv = td_const(t, td_tensor_rows(s->x, first, rows));
+    td_var *l = td_ae_recon_loss(t, s->m, td_ae_decode_raw(t, s->m, td_ae_encode(t, s->m, xv)), xv);
+    s->sum += (double)td_item(l) * (double)rows; /* back to a sum over images */
+}
+
 double td_ae_recon_error(td_tape *t, const td_ae *m, const td_tensor *x, int64_t batch) {
     const int64_t n = td_tensor_rows_count(x);
     TD_ASSERT(batch > 0 && n > 0, "td_ae_recon_error: need rows (%lld) and a batch size (%lld)",
               (long long)n, (long long)batch);
-    td_no_grad ng = td_no_grad_begin(t);
-    double sum = 0;
-    for (int64_t i = 0; i < n; i += batch) {
-        const int64_t b = n - i < batch ? n - i : batch;
-        td_tape_reset(t);
-        td_tensor xb = td_tensor_rows(x, i, b);
-        td_var *xv = td_const(t, xb);
-        td_var *l = td_ae_recon_loss(t, m, td_ae_decode_raw(t, m, td_ae_encode(t, m, xv)), xv);
-        sum += (double)td_item(l) * (double)b; /* back to a sum over images */
-    }
-    td_tape_reset(t);
-    td_no_grad_end(ng);
-    return sum / (double)n;
+    recon_sum s = {m, x, 0};
+    td_no_grad_batches(t, n, batch, recon_batch, &s);
+    return s.sum / (double)n;
 }
 
 int64_t td_ae_filters(const td_ae *m, td_real *out) {
@@ -130,120 +125,4 @@ int64_t td_ae_filters(const td_ae *m, td_real *out) {
         for (int64_t i = 0; i < in; i++) out[j * in + i] = (td_real)(0.5 + s * r[i]);
     }
     return units;
-}
-
-/* ---- config text ------------------------------------------------------------- */
-
-size_t td_ae_config_text(const td_ae_config *c, char *buf, size_t len) {
-    char hidden[160] = "";
-    size_t used = 0;
-    for (int i = 0; i < c->n_hidden && used < sizeof hidden; i++)
-        used += (size_t)snprintf(hidden + used, sizeof hidden - used, "%s%lld", i ? "," : "",
-                                 (long long)c->hidden[i]);
-    int n = snprintf(buf, len,
-                     "input = %lld\nhidden = %s\nactivation = %s\ncode = %lld\n"
-                     "code_activation = %s\nrecon = %s\n",
-                     (long long)c->input, c->n_hidden ? hidden : "none", td_activation_name(c->act),
-                     (long long)c->code, td_activation_name(c->code_act), td_recon_name(c->recon));
-    return n < 0 ? 0 : (size_t)n;
-}
-
-static int parse_i64(const char *key, const char *v, int64_t *out) {
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (errno || end == v || *end || x <= 0) {
-        td_set_error("config: %s = '%s' is not a positive integer", key, v);
-        return -1;
-    }
-    *out = x;
-    return 1;
-}
-
-int td_ae_config_set(td_ae_config *c, const char *key, const char *v) {
-    if (!strcmp(key, "input")) return parse_i64(key, v, &c->input);
-    if (!strcmp(key, "code")) return parse_i64(key, v, &c->code);
-    if (!strcmp(key, "hidden")) { /* "256,64" or "none" */
-        int n = 0;
-        if (strcmp(v, "none") && *v) {
-            for (const char *s = v;; n++) {
-                char item[32];
-                size_t k = strcspn(s, ",");
-                if (n == TD_AE_MAX_HIDDEN || k == 0 || k >= sizeof item) {
-                    td_set_error("config: hidden = '%s': give up to %d sizes like 256,64, or none",
-                                 v, TD_AE_MAX_HIDDEN);
-                    return -1;
-                }
-                memcpy(item, s, k);
-                item[k] = 0;
-                if (parse_i64(key, item, &c->hidden[n]) < 0) return -1;
-                if (!s[k]) { n++; break; }
-                s += k + 1;
-            }
-        }
-        c->n_hidden = n;
-        return 1;
-    }
-    if (!strcmp(key, "activation") || !strcmp(key, "code_activation")) {
-        int a = td_activation_parse(v);
-        if (a < 0) {
-            td_set_error("config: %s = '%s': use none, relu, tanh, sigmoid or softplus", key, v);
-            return -1;
-        }
-        *(key[0] == 'a' ? &c->act : &c->code_act) = (td_activation)a;
-        return 1;
-    }
-    if (!strcmp(key, "recon")) {
-        int r = td_recon_parse(v);
-        if (r < 0) {
-            td_set_error("config: recon = '%s': use mse or bce", v);
-            return -1;
-        }
-        c->recon = (td_recon_kind)r;
-        return 1;
-    }
-    return 0;
-}
-
-int td_config_each(const char *text, int (*set)(void *ctx, const char *key, const char *value),
-                   void *ctx) {
-    char line[512];
-    for (const char *s = text; *s;) {
-        size_t n = strcspn(s, "\n");
-        if (n >= sizeof line) {
-            td_set_error("config: a line is longer than %zu characters", sizeof line - 1);
-            return -1;
-        }
-        memcpy(line, s, n);
-        line[n] = 0;
-        s += n + (s[n] == '\n');
-        char *k = line;
-        while (isspace((unsigned char)*k)) k++;
-        if (!*k || *k == '#') continue;
-        char *eq = strchr(k, '=');
-        if (!eq) {
-            td_set_error("config: '%s' is not a key = value line", k);
-            return -1;
-        }
-        char *v = eq + 1, *e = eq;
-        while (e > k && isspace((unsigned char)e[-1])) e--;
-        *e = 0;
-        while (isspace((unsigned char)*v)) v++;
-        for (e = v + strlen(v); e > v && isspace((unsigned char)e[-1]);) *--e = 0;
-        int r = set(ctx, k, v);
-        if (r < 0) return -1;
-        if (r == 0) {
-            td_set_error("config: unknown key '%s'", k);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int ae_set(void *ctx, const char *key, const char *value) {
-    return td_ae_config_set(ctx, key, value);
-}
-
-int td_ae_config_parse(td_ae_config *c, const char *text) {
-    return td_config_each(text, ae_set, c);
 }

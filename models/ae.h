@@ -84,24 +84,4 @@ double td_ae_recon_error(td_tape *t, const td_ae *m, const td_tensor *x, int64_t
  * out[units * input]. Returns units (the code size when n_hidden is 0). */
 int64_t td_ae_filters(const td_ae *m, td_real *out);
 
-/* ---- config as text --------------------------------------------------------
- * "key = value" lines, the form checkpoints store: the text a model was
- * trained with rebuilds it. td_ae_config_text writes every field (returns
- * the length snprintf would give); td_ae_config_parse reads lines over the
- * current values of *c (start from td_ae_defaults()) and refuses unknown
- * keys or bad values with td_error(). */
-size_t td_ae_config_text(const td_ae_config *c, char *buf, size_t len);
-int td_ae_config_parse(td_ae_config *c, const char *text);
-
-/* Shared by the dae/sae config parsers: apply one key. Returns 1 if the key
- * is an autoencoder key and its value is good, 0 if the key is not one of
- * ours, -1 (td_error()) if the value is bad. */
-int td_ae_config_set(td_ae_config *c, const char *key, const char *value);
-/* Calls set(ctx, key, value) for every "key = value" line of text (blank
- * lines and lines starting with '#' skipped, spaces trimmed). set returns
- * 1 (taken), 0 (unknown key: refused here with td_error()) or -1 (refused
- * by set). Returns 0 or -1. */
-int td_config_each(const char *text, int (*set)(void *ctx, const char *key, const char *value),
-                   void *ctx);
-
 #endif

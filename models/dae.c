@@ -2,7 +2,6 @@
 #include "dae.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 static const char *const noise_names[] = {
@@ -71,55 +70,25 @@ td_var *td_dae_loss(td_tape *t, const td_dae *m, td_var *x, td_rng *rng, td_ae_t
     return loss;
 }
 
+typedef struct denoise_sum {
+    const td_dae *m;
+    const td_tensor *x;
+    td_rng *rng;
+    double sum; /* over images */
+} denoise_sum;
+
+static void denoise_batch(td_tape *t, int64_t first, int64_t rows, void *ctx) {
+    denoise_sum *s = ctx;
+    td_var *l = td_dae_loss(t, s->m, td_const(t, td_tensor_rows(s->x, first, rows)), s->rng, NULL, NULL);
+    s->sum += (double)td_item(l) * (double)rows;
+}
+
 double td_dae_denoise_error(td_tape *t, const td_dae *m, const td_tensor *x, int64_t batch,
                             td_rng *rng) {
     const int64_t n = td_tensor_rows_count(x);
     TD_ASSERT(batch > 0 && n > 0, "td_dae_denoise_error: need rows (%lld) and a batch size (%lld)",
               (long long)n, (long long)batch);
-    td_no_grad ng = td_no_grad_begin(t);
-    double sum = 0;
-    for (int64_t i = 0; i < n; i += batch) {
-        const int64_t b = n - i < batch ? n - i : batch;
-        td_tape_reset(t);
-        td_var *l = td_dae_loss(t, m, td_const(t, td_tensor_rows(x, i, b)), rng, NULL, NULL);
-        sum += (double)td_item(l) * (double)b;
-    }
-    td_tape_reset(t);
-    td_no_grad_end(ng);
-    return sum / (double)n;
-}
-
-size_t td_dae_config_text(const td_dae_config *c, char *buf, size_t len) {
-    size_t n = td_ae_config_text(&c->ae, buf, len);
-    int k = snprintf(n < len ? buf + n : NULL, n < len ? len - n : 0,
-                     "noise = %s\nnoise_level = %.17g\n", td_noise_name(c->noise), c->level);
-    return n + (k < 0 ? 0 : (size_t)k);
-}
-
-static int dae_set(void *ctx, const char *key, const char *v) {
-    td_dae_config *c = ctx;
-    if (!strcmp(key, "noise")) {
-        int k = td_noise_parse(v);
-        if (k < 0) {
-            td_set_error("config: noise = '%s': use masking, gaussian or salt-and-pepper", v);
-            return -1;
-        }
-        c->noise = (td_noise_kind)k;
-        return 1;
-    }
-    if (!strcmp(key, "noise_level")) {
-        char *end;
-        double x = strtod(v, &end);
-        if (end == v || *end || !(x >= 0)) {
-            td_set_error("config: noise_level = '%s' is not a number >= 0", v);
-            return -1;
-        }
-        c->level = x;
-        return 1;
-    }
-    return td_ae_config_set(&c->ae, key, v);
-}
-
-int td_dae_config_parse(td_dae_config *c, const char *text) {
-    return td_config_each(text, dae_set, c);
+    denoise_sum s = {m, x, rng, 0};
+    td_no_grad_batches(t, n, batch, denoise_batch, &s);
+    return s.sum / (double)n;
 }

@@ -50,8 +50,4 @@ td_var *td_dae_loss(td_tape *t, const td_dae *m, td_var *x, td_rng *rng, td_ae_t
 double td_dae_denoise_error(td_tape *t, const td_dae *m, const td_tensor *x, int64_t batch,
                             td_rng *rng);
 
-/* Config text: the autoencoder's lines, then noise and noise_level. */
-size_t td_dae_config_text(const td_dae_config *c, char *buf, size_t len);
-int td_dae_config_parse(td_dae_config *c, const char *text);
-
 #endif

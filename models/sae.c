@@ -3,7 +3,6 @@
 
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 int td_sparsity_parse(const char *name) {
@@ -86,30 +85,40 @@ td_var *td_sae_loss(td_tape *t, const td_sae *m, td_var *x, td_ae_terms *terms) 
     return loss;
 }
 
+/* What td_sae_eval sums over the batches. */
+typedef struct code_sums {
+    const td_sae *m;
+    const td_tensor *x;
+    double *unit_act, *unit_abs; /* [code]: sums of h_j and |h_j| over images */
+    double recon, near;          /* sum over images; count of near-zero values */
+} code_sums;
+
+static void code_batch(td_tape *t, int64_t first, int64_t rows, void *ctx) {
+    code_sums *s = ctx;
+    const td_ae *ae = &s->m->ae;
+    const int64_t units = ae->cfg.code;
+    td_var *xv = td_const(t, td_tensor_rows(s->x, first, rows));
+    td_var *h = td_ae_encode(t, ae, xv);
+    td_var *l = td_ae_recon_loss(t, ae, td_ae_decode_raw(t, ae, h), xv);
+    s->recon += (double)td_item(l) * (double)rows;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < units; j++) {
+            const double v = h->value.data[r * units + j];
+            s->unit_act[j] += v;
+            s->unit_abs[j] += fabs(v);
+            s->near += fabs(v) < TD_SAE_NEAR_ZERO;
+        }
+}
+
 void td_sae_eval(td_tape *t, const td_sae *m, const td_tensor *x, int64_t batch,
                  td_sae_figures *f) {
     const int64_t n = td_tensor_rows_count(x), units = m->cfg.ae.code;
     TD_ASSERT(batch > 0 && n > 0, "td_sae_eval: need rows (%lld) and a batch size (%lld)",
               (long long)n, (long long)batch);
-    td_no_grad ng = td_no_grad_begin(t);
-    double *unit_abs = td_alloc_zero(sizeof(double) * (size_t)units);
-    double *unit_act = td_alloc_zero(sizeof(double) * (size_t)units);
-    double recon = 0, near = 0;
-    for (int64_t i = 0; i < n; i += batch) {
-        const int64_t b = n - i < batch ? n - i : batch;
-        td_tape_reset(t);
-        td_var *xv = td_const(t, td_tensor_rows(x, i, b));
-        td_var *h = td_ae_encode(t, &m->ae, xv);
-        td_var *l = td_ae_recon_loss(t, &m->ae, td_ae_decode_raw(t, &m->ae, h), xv);
-        recon += (double)td_item(l) * (double)b;
-        for (int64_t r = 0; r < b; r++)
-            for (int64_t j = 0; j < units; j++) {
-                const double v = h->value.data[r * units + j];
-                unit_act[j] += v;
-                unit_abs[j] += fabs(v);
-                near += fabs(v) < TD_SAE_NEAR_ZERO;
-            }
-    }
+    code_sums s = {m, x, td_alloc_zero(sizeof(double) * (size_t)units),
+                   td_alloc_zero(sizeof(double) * (size_t)units), 0, 0};
+    td_no_grad_batches(t, n, batch, code_batch, &s);
+    double *unit_act = s.unit_act, *unit_abs = s.unit_abs, recon = s.recon, near = s.near;
     memset(f, 0, sizeof *f);
     f->recon = recon / (double)n;
     f->near_zero = near / ((double)n * (double)units);
@@ -125,45 +134,4 @@ void td_sae_eval(td_tape *t, const td_sae *m, const td_tensor *x, int64_t batch,
     }
     td_free(unit_abs);
     td_free(unit_act);
-    td_tape_reset(t);
-    td_no_grad_end(ng);
-}
-
-size_t td_sae_config_text(const td_sae_config *c, char *buf, size_t len) {
-    size_t n = td_ae_config_text(&c->ae, buf, len);
-    int k = snprintf(n < len ? buf + n : NULL, n < len ? len - n : 0,
-                     "sparsity = %s\nsparsity_weight = %.17g\nsparsity_target = %.17g\n",
-                     td_sparsity_name(c->kind), c->weight, c->rho);
-    return n + (k < 0 ? 0 : (size_t)k);
-}
-
-static int parse_real(const char *key, const char *v, double *out) {
-    char *end;
-    double x = strtod(v, &end);
-    if (end == v || *end || !(x >= 0)) {
-        td_set_error("config: %s = '%s' is not a number >= 0", key, v);
-        return -1;
-    }
-    *out = x;
-    return 1;
-}
-
-static int sae_set(void *ctx, const char *key, const char *v) {
-    td_sae_config *c = ctx;
-    if (!strcmp(key, "sparsity")) {
-        int k = td_sparsity_parse(v);
-        if (k < 0) {
-            td_set_error("config: sparsity = '%s': use kl or l1", v);
-            return -1;
-        }
-        c->kind = (td_sparsity_kind)k;
-        return 1;
-    }
-    if (!strcmp(key, "sparsity_weight")) return parse_real(key, v, &c->weight);
-    if (!strcmp(key, "sparsity_target")) return parse_real(key, v, &c->rho);
-    return td_ae_config_set(&c->ae, key, v);
-}
-
-int td_sae_config_parse(td_sae_config *c, const char *text) {
-    return td_config_each(text, sae_set, c);
 }

@@ -63,9 +63,4 @@ typedef struct td_sae_figures {
 void td_sae_eval(td_tape *t, const td_sae *m, const td_tensor *x, int64_t batch,
                  td_sae_figures *f);
 
-/* Config text: the autoencoder's lines, then sparsity, sparsity_weight,
- * sparsity_target. */
-size_t td_sae_config_text(const td_sae_config *c, char *buf, size_t len);
-int td_sae_config_parse(td_sae_config *c, const char *text);
-
 #endif

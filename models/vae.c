@@ -53,19 +53,16 @@ int td_vae_init(td_vae *m, td_params *p, const td_vae_config *cfg) {
         }
     m->cfg = *cfg;
     const int nh = cfg->n_hidden;
-    int64_t sizes[TD_MLP_MAX_LAYERS + 1];
-    /* Encoder x -> h: the MLP leaves its last layer linear; we activate it. */
-    sizes[0] = cfg->input;
-    for (int i = 0; i < nh; i++) sizes[i + 1] = cfg->hidden[i];
-    td_mlp_init(&m->enc, p, "enc", nh + 1, sizes, cfg->act, TD_INIT_PYTORCH);
+    int64_t enc[TD_MLP_MAX_LAYERS + 1], dec[TD_MLP_MAX_LAYERS + 1];
+    td_mlp_mirror_sizes(cfg->input, nh, cfg->hidden, cfg->latent, enc, dec);
+    /* Encoder x -> h (enc without its last size: mu and logvar take h): the
+     * MLP leaves its last layer linear; we activate it. */
+    td_mlp_init(&m->enc, p, "enc", nh + 1, enc, cfg->act, TD_INIT_PYTORCH);
     td_linear_layer_init(&m->fc_mu, p, "enc.mu", cfg->hidden[nh - 1], cfg->latent, TD_INIT_PYTORCH);
     td_linear_layer_init(&m->fc_logvar, p, "enc.logvar", cfg->hidden[nh - 1], cfg->latent,
                          TD_INIT_PYTORCH);
     /* Decoder z -> hidden (mirrored) -> x. */
-    sizes[0] = cfg->latent;
-    for (int i = 0; i < nh; i++) sizes[i + 1] = cfg->hidden[nh - 1 - i];
-    sizes[nh + 1] = cfg->input;
-    td_mlp_init(&m->dec, p, "dec", nh + 2, sizes, cfg->act, TD_INIT_PYTORCH);
+    td_mlp_init(&m->dec, p, "dec", nh + 2, dec, cfg->act, TD_INIT_PYTORCH);
     if (cfg->lik == TD_LIK_GAUSSIAN && cfg->learn_var)
         m->dec_logvar = td_params_add(p, "dec.logvar", TD_SHAPE(cfg->input),
                                       (td_init){TD_INIT_ZEROS, cfg->input, cfg->input});
@@ -257,15 +254,4 @@ td_var *td_vae_reconstruct(td_tape *t, const td_vae *m, td_var *x) {
     td_vae_encode(t, m, x, &mu, &lv);
     td_no_grad_end(ng);
     return td_vae_decode(t, m, mu);
-}
-
-td_var *td_vae_interpolate(td_tape *t, const td_vae *m, const td_real *a, const td_real *b,
-                           int64_t steps) {
-    const int64_t d = m->cfg.latent;
-    td_var *z = td_const_new(t, TD_SHAPE(steps, d));
-    for (int64_t i = 0; i < steps; i++) {
-        const double w = steps > 1 ? (double)i / (double)(steps - 1) : 0;
-        for (int64_t j = 0; j < d; j++) z->value.data[i * d + j] = (td_real)((1 - w) * a[j] + w * b[j]);
-    }
-    return td_vae_decode(t, m, z);
 }

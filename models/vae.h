@@ -85,13 +85,10 @@ void td_vae_iw_nll(td_tape *t, const td_vae *m, const td_tensor *x, int64_t k, t
  *   encode: mu and logvar of q(z|x)
  *   decode: the mean of p(x|z), in [0, 1]
  *   sample: decode(z), z ~ N(0, I), n images
- *   reconstruct: decode(mu(x))
- *   interpolate: decode of steps points on the line mu(a) .. mu(b) */
+ *   reconstruct: decode(mu(x)) */
 void td_vae_encode(td_tape *t, const td_vae *m, td_var *x, td_var **mu, td_var **logvar);
 td_var *td_vae_decode(td_tape *t, const td_vae *m, td_var *z);
 td_var *td_vae_sample(td_tape *t, const td_vae *m, int64_t n, td_rng *rng);
 td_var *td_vae_reconstruct(td_tape *t, const td_vae *m, td_var *x);
-td_var *td_vae_interpolate(td_tape *t, const td_vae *m, const td_real *a, const td_real *b,
-                           int64_t steps);
 
 #endif

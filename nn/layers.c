@@ -33,19 +33,26 @@ td_var *td_activate(td_tape *t, td_var *x, td_activation a) {
     return NULL;
 }
 
+/* Registers "<name>.w" and "<name>.b" (of n_bias entries). PyTorch's
+ * default draws the bias from the weight's bound too; the Xavier/Kaiming
+ * recipes start the bias at zero. */
+static void add_weight_bias(td_params *p, const char *name, td_shape ws, int64_t n_bias,
+                            int64_t fan_in, int64_t fan_out, td_init_kind init, td_var **w,
+                            td_var **b) {
+    char key[200];
+    td_init wi = {init, fan_in, fan_out}, bi = {init, fan_in, fan_out};
+    if (init != TD_INIT_PYTORCH) bi.kind = TD_INIT_ZEROS;
+    snprintf(key, sizeof key, "%s.w", name);
+    *w = td_params_add(p, key, ws, wi);
+    snprintf(key, sizeof key, "%s.b", name);
+    *b = td_params_add(p, key, TD_SHAPE(n_bias), bi);
+}
+
 void td_linear_layer_init(td_linear_layer *l, td_params *p, const char *name, int64_t in,
                           int64_t out, td_init_kind init) {
     TD_ASSERT(in > 0 && out > 0, "linear layer '%s': sizes must be positive (in %lld, out %lld)",
               name, (long long)in, (long long)out);
-    char key[200];
-    td_init wi = {init, in, out}, bi = {init, in, out};
-    /* PyTorch's default draws the bias from the weight's bound too; the
-     * Xavier/Kaiming recipes start the bias at zero. */
-    if (init != TD_INIT_PYTORCH) bi.kind = TD_INIT_ZEROS;
-    snprintf(key, sizeof key, "%s.w", name);
-    l->w = td_params_add(p, key, TD_SHAPE(out, in), wi);
-    snprintf(key, sizeof key, "%s.b", name);
-    l->b = td_params_add(p, key, TD_SHAPE(out), bi);
+    add_weight_bias(p, name, TD_SHAPE(out, in), out, in, out, init, &l->w, &l->b);
     l->in = in;
     l->out = out;
 }
@@ -61,6 +68,44 @@ td_var *td_linear_layer_forward(td_tape *t, const td_linear_layer *l, td_var *x)
     td_var *y = td_linear(t, td_reshape(t, x, TD_SHAPE(rows, l->in)), l->w, l->b);
     s.d[s.ndim - 1] = l->out;
     return td_reshape(t, y, s);
+}
+
+static void check_conv_sizes(const char *kind, const char *name, int64_t in, int64_t out,
+                             int64_t kernel) {
+    TD_ASSERT(in > 0 && out > 0 && kernel > 0, "%s layer '%s': channels and kernel must be "
+              "positive (in %lld, out %lld, kernel %lld)", kind, name, (long long)in,
+              (long long)out, (long long)kernel);
+}
+
+void td_conv2d_layer_init(td_conv2d_layer *l, td_params *p, const char *name, int64_t in,
+                          int64_t out, int64_t kernel, int64_t stride, int64_t pad,
+                          td_init_kind init) {
+    check_conv_sizes("conv2d", name, in, out, kernel);
+    const int64_t kk = kernel * kernel;
+    add_weight_bias(p, name, TD_SHAPE(out, in, kernel, kernel), out, in * kk, out * kk, init,
+                    &l->w, &l->b);
+    *l = (td_conv2d_layer){l->w, l->b, in, out, kernel, td_conv_square(stride, pad, 0)};
+}
+
+td_var *td_conv2d_layer_forward(td_tape *t, const td_conv2d_layer *l, td_var *x) {
+    return td_conv2d_spec(t, x, l->w, l->b, l->spec);
+}
+
+void td_conv_transpose2d_layer_init(td_conv_transpose2d_layer *l, td_params *p, const char *name,
+                                    int64_t in, int64_t out, int64_t kernel, int64_t stride,
+                                    int64_t pad, int64_t out_pad, td_init_kind init) {
+    check_conv_sizes("conv_transpose2d", name, in, out, kernel);
+    const int64_t kk = kernel * kernel;
+    /* PyTorch's fan_in is w.shape[1] * k * k, here out * k * k */
+    add_weight_bias(p, name, TD_SHAPE(in, out, kernel, kernel), out, out * kk, in * kk, init,
+                    &l->w, &l->b);
+    *l = (td_conv_transpose2d_layer){l->w, l->b, in, out, kernel,
+                                     td_conv_square(stride, pad, out_pad)};
+}
+
+td_var *td_conv_transpose2d_layer_forward(td_tape *t, const td_conv_transpose2d_layer *l,
+                                          td_var *x) {
+    return td_conv_transpose2d_spec(t, x, l->w, l->b, l->spec);
 }
 
 void td_mlp_init(td_mlp *m, td_params *p, const char *name, int n_sizes, const int64_t *sizes,
@@ -83,4 +128,13 @@ td_var *td_mlp_forward(td_tape *t, const td_mlp *m, td_var *x) {
         if (i + 1 < m->n_layers) x = td_activate(t, x, m->act);
     }
     return x;
+}
+
+void td_mlp_mirror_sizes(int64_t in, int n_hidden, const int64_t *hidden, int64_t code,
+                         int64_t *enc, int64_t *dec) {
+    TD_ASSERT(n_hidden >= 0 && n_hidden < TD_MLP_MAX_LAYERS, "td_mlp_mirror_sizes: %d hidden "
+              "layers; allowed 0..%d", n_hidden, TD_MLP_MAX_LAYERS - 1);
+    enc[0] = dec[n_hidden + 1] = in;
+    for (int i = 0; i < n_hidden; i++) enc[i + 1] = dec[n_hidden - i] = hidden[i];
+    enc[n_hidden + 1] = dec[0] = code;
 }

@@ -1,7 +1,9 @@
-/* Layers: Linear, activations, and an MLP made of them. */
+/* Layers: Linear, activations, an MLP made of them, and the 2-D
+ * convolution and transposed convolution layers. */
 #ifndef TD_LAYERS_H
 #define TD_LAYERS_H
 
+#include "../autograd/conv.h"
 #include "params.h"
 
 typedef enum td_activation {
@@ -27,6 +29,40 @@ void td_linear_layer_init(td_linear_layer *l, td_params *p, const char *name, in
  * sample dims ([K, B, in] -> [K, B, out]) that are folded into rows. */
 td_var *td_linear_layer_forward(td_tape *t, const td_linear_layer *l, td_var *x);
 
+/* Convolution layers over NCHW tensors (td_conv2d, td_conv_transpose2d),
+ * with square kernels and the same stride / padding in both dimensions.
+ * Registers "<name>.w" and "<name>.b". TD_INIT_PYTORCH is PyTorch's
+ * default (kaiming_uniform with a = sqrt(5), which comes to the same
+ * U(+-1/sqrt(fan_in)) as Linear, for the bias too), with PyTorch's fan_in
+ * = w.shape[1] * k * k: in * k * k for Conv2d, out * k * k for
+ * ConvTranspose2d (its weight is [in, out, k, k]). */
+typedef struct td_conv2d_layer {
+    td_var *w; /* [out, in, k, k] */
+    td_var *b; /* [out] */
+    int64_t in, out, kernel;
+    td_conv_spec spec;
+} td_conv2d_layer;
+
+void td_conv2d_layer_init(td_conv2d_layer *l, td_params *p, const char *name, int64_t in,
+                          int64_t out, int64_t kernel, int64_t stride, int64_t pad,
+                          td_init_kind init);
+/* x [N, in, H, W] -> [N, out, OH, OW] */
+td_var *td_conv2d_layer_forward(td_tape *t, const td_conv2d_layer *l, td_var *x);
+
+typedef struct td_conv_transpose2d_layer {
+    td_var *w; /* [in, out, k, k] (PyTorch's layout) */
+    td_var *b; /* [out] */
+    int64_t in, out, kernel;
+    td_conv_spec spec;
+} td_conv_transpose2d_layer;
+
+void td_conv_transpose2d_layer_init(td_conv_transpose2d_layer *l, td_params *p, const char *name,
+                                    int64_t in, int64_t out, int64_t kernel, int64_t stride,
+                                    int64_t pad, int64_t out_pad, td_init_kind init);
+/* x [N, in, H, W] -> [N, out, (H - 1) stride - 2 pad + k + out_pad, ...] */
+td_var *td_conv_transpose2d_layer_forward(td_tape *t, const td_conv_transpose2d_layer *l,
+                                          td_var *x);
+
 #define TD_MLP_MAX_LAYERS 8
 
 /* sizes[0] -> sizes[1] -> ... -> sizes[n_sizes-1]; the activation between
@@ -41,5 +77,12 @@ typedef struct td_mlp {
 void td_mlp_init(td_mlp *m, td_params *p, const char *name, int n_sizes, const int64_t *sizes,
                  td_activation act, td_init_kind init);
 td_var *td_mlp_forward(td_tape *t, const td_mlp *m, td_var *x);
+
+/* The sizes of an encoder in -> hidden[0] .. hidden[n_hidden - 1] -> code and
+ * of the decoder that mirrors it, code -> hidden[n_hidden - 1] .. hidden[0]
+ * -> in: n_hidden + 2 sizes each into enc and dec (room for
+ * TD_MLP_MAX_LAYERS + 1). */
+void td_mlp_mirror_sizes(int64_t in, int n_hidden, const int64_t *hidden, int64_t code,
+                         int64_t *enc, int64_t *dec);
 
 #endif

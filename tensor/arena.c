@@ -83,6 +83,17 @@ size_t td_arena_capacity(const td_arena *a) {
     return total;
 }
 
+size_t td_arena_mark(const td_arena *a) { return a->used_total; }
+
+void td_arena_rewind(td_arena *a, size_t mark) {
+    TD_ASSERT(mark <= a->used_total, "td_arena_rewind: the mark (%zu) is past what is in use "
+              "(%zu): was the arena reset since td_arena_mark?", mark, a->used_total);
+    const size_t back = a->used_total - mark;
+    if (back > a->head->used) return; /* part of it is in an older block */
+    a->head->used -= back;
+    a->used_total = mark;
+}
+
 td_tensor td_tensor_arena(td_arena *a, td_shape s) {
     int64_t n = td_shape_size(s);
     td_tensor t = {.shape = s, .size = n, .owns = 0};

@@ -6,23 +6,26 @@
  *     for jc: N in blocks of nc
  *       pack this thread's NR-column panels of B[pc.., jc..] (kc x NR each,
  *       k-major) into its own buffer
- *       for each MR-row strip of C this thread owns:
- *         for each NR-column panel this thread owns:
- *           micro-kernel: MR x NR accumulators in registers, one FMA chain
- *           per element over the kc values of this block, then C update
+ *       for each row strip of C (MR or 4 rows, see make_strips):
+ *         for each NR-column panel, where this thread owns the tile:
+ *           micro-kernel: rows x NR accumulators in registers, one FMA
+ *           chain per element over the kc values of this block (two for
+ *           narrow tiles), then C update
  *
  * The micro-kernel broadcasts one value of A per row and multiplies it into
- * NV vectors of packed B. The MR x kc piece of A (~16 KB at most) stays in
- * L1 while the thread walks the B panels of the block, which sit in L2.
+ * NV vectors of packed B. The strip's kc-long piece of A (~16 KB at most)
+ * stays in L1 while the thread walks the B panels of the block, in L2.
  * A is read in place rather than packed (see gemm_thread for why).
  *
  * Determinism: the block sizes (kc, nc) and the tile grid depend only on
  * M, N, K, never on the thread count; each element of C is summed by exactly
- * one accumulator lane over k in order, block after block. Threads only
+ * one accumulator lane over k in order, block after block (in a narrow
+ * tile by two, even and odd k, added at the end of the block). Threads only
  * decide WHO computes a tile, so C is bit-identical for any thread count.
  *
- * Edges: partial panels are packed with zeros, so the kernel always runs a
- * full-height tile; only the store to C is trimmed. The last column panel
+ * Edges: a strip that overhangs M (odd M) and the last panel are packed
+ * with zeros, so the kernel always runs a full-height tile; only the store
+ * to C is trimmed. The last column panel
  * runs with as few vectors (or half vectors) as it needs, which matters for
  * the narrow VAE layers (N = 20, 40).
  *
@@ -77,7 +80,9 @@ typedef td_real vhalf __attribute__((vector_size(VEC_BYTES / 2)));
 
 /* ---- cache blocks ----------------------------------------------------------
  * kc: the A rows of a tile (MR x kc) are at most KC_BYTES, half of L1d.
- * nc: a B block (kc x nc) is at most NC_BYTES, inside a 1 MB L2.
+ * nc: a B block (kc x nc) is at most NC_BYTES, inside L2: 768 KB of the
+ * 1-2 MB of an AVX-512 core, 384 KB of the 512 KB of a Zen 2/3 (on a Zen 4
+ * the AVX2 path runs as fast with either).
  * Both are cut into equal blocks (K = 784 -> 2 x 392 rather than 512 + 272);
  * nc is a multiple of NR, so the tile grid of C is the same for the whole
  * matrix. (The #ifndefs are for tuning experiments.) */
@@ -86,7 +91,11 @@ typedef td_real vhalf __attribute__((vector_size(VEC_BYTES / 2)));
 #endif
 #define KC_MAX ((int64_t)(KC_BYTES / (MR * sizeof(td_real))))
 #ifndef NC_BYTES
+#if VEC_BYTES >= 64
 #define NC_BYTES ((int64_t)768 * 1024)
+#else /* AVX2 / SSE2 machines: 256 KB (Intel) to 512 KB (Zen 2/3) of L2 */
+#define NC_BYTES ((int64_t)384 * 1024)
+#endif
 #endif
 
 /* Below this many multiply-adds a parallel region costs more than it saves. */
@@ -112,26 +121,26 @@ static inline vreal vload(const td_real *p) {
 static inline void vstore(td_real *p, vreal v) { memcpy(p, &v, sizeof v); }
 
 /* ---- packing ---------------------------------------------------------------
- * op(A) is M x K. Only its bottom edge is packed (the kernel reads full
- * MR-row strips in place): rows i0..i0+mr, columns k0..k0+kc, stored
- * k-major, ap[k*MR + i], with rows mr..MR zero. */
-static void pack_a(int trans, const td_real *A, int64_t lda, int64_t i0, int64_t mr,
+ * op(A) is M x K. Only a partial bottom strip is packed (the kernel reads
+ * full strips in place): rows i0..i0+mr, columns k0..k0+kc, stored k-major,
+ * ap[k*h + i] for a strip h rows high, with rows mr..h zero. */
+static void pack_a(int trans, const td_real *A, int64_t lda, int64_t i0, int64_t mr, int64_t h,
                    int64_t k0, int64_t kc, td_real *restrict ap) {
     if (trans) { /* A stored K x M: row k of storage is contiguous along i */
         for (int64_t k = 0; k < kc; k++) {
             const td_real *src = A + (k0 + k) * lda + i0;
-            td_real *dst = ap + k * MR;
+            td_real *dst = ap + k * h;
             int64_t i = 0;
             for (; i < mr; i++) dst[i] = src[i];
-            for (; i < MR; i++) dst[i] = 0;
+            for (; i < h; i++) dst[i] = 0;
         }
-    } else { /* A stored M x K: gather MR rows, each contiguous along k */
-        for (int64_t i = 0; i < MR; i++) {
+    } else { /* A stored M x K: gather the rows, each contiguous along k */
+        for (int64_t i = 0; i < h; i++) {
             if (i < mr) {
                 const td_real *src = A + (i0 + i) * lda + k0;
-                for (int64_t k = 0; k < kc; k++) ap[k * MR + i] = src[k];
+                for (int64_t k = 0; k < kc; k++) ap[k * h + i] = src[k];
             } else {
-                for (int64_t k = 0; k < kc; k++) ap[k * MR + i] = 0;
+                for (int64_t k = 0; k < kc; k++) ap[k * h + i] = 0;
             }
         }
     }
@@ -177,7 +186,10 @@ static inline void transpose_block(const td_real *src, int64_t ld, td_real *dst,
  * k-major: bp[k*NR + j]. Columns past N are zero. */
 static void pack_b(int trans, const td_real *B, int64_t ldb, int64_t j0, int64_t nr,
                    int64_t k0, int64_t kc, td_real *restrict bp) {
-    if (!trans) { /* B stored K x N: each panel row is a contiguous copy */
+    if (!trans && nr == NR) { /* B stored K x N, a full panel: fixed-size row copies */
+        for (int64_t k = 0; k < kc; k++)
+            memcpy(bp + k * NR, B + (k0 + k) * ldb + j0, NR * sizeof(td_real));
+    } else if (!trans) { /* the last, narrower panel: copy and zero-fill */
         for (int64_t k = 0; k < kc; k++) {
             const td_real *src = B + (k0 + k) * ldb + j0;
             td_real *dst = bp + k * NR;
@@ -203,87 +215,135 @@ static void pack_b(int trans, const td_real *B, int64_t ldb, int64_t j0, int64_t
 
 /* ---- micro-kernel ----------------------------------------------------------
  * C[0..mr, 0..nr] = alpha * (A^T bp) + beta * C, over kc values of k.
+ * rows: the tile's height, MR or MR_LOW (see strips below); mr <= rows.
  * bp: a packed B panel, kc x NR; the kernel reads the first nv vectors of
  * each row, plus half a vector after them if half is set.
- * A (MR rows x kc) comes in one of three layouts (amode):
+ * A (rows x kc) comes in one of three layouts (amode):
  *   A_ROWS    op(A) in place, stored M x K: a[i*lda + k]
  *   A_COLS    op(A) in place, stored K x M: a[k*lda + i]
- *   A_PACKED  the zero-padded bottom edge, a[k*MR + i]
- * beta == 0 means C is not read. amode, nv and half are compile-time
+ *   A_PACKED  a zero-padded partial strip, a[k*rows + i]
+ * beta == 0 means C is not read. amode, rows, nv and half are compile-time
  * constants in each instantiation below, so the loops over i and v unroll
  * completely and the accumulators live in registers. */
 enum { A_PACKED, A_ROWS, A_COLS };
 static inline __attribute__((always_inline)) void
-micro_kernel(const int amode, const int nv, const int half, int64_t kc,
+micro_kernel(const int amode, const int rows, const int nv, const int half, int64_t kc,
              const td_real *restrict a, int64_t lda, const td_real *restrict bp,
-             td_real *restrict c, int64_t ldc, int64_t mr, int64_t nr,
-             td_real alpha, td_real beta) {
-    const int64_t ars = amode == A_PACKED ? MR : amode == A_ROWS ? 1 : lda; /* k stride */
-    const int64_t acs = amode == A_ROWS ? lda : 1;                          /* i stride */
-    vreal acc[MR][NV];
+             td_real *restrict c, int64_t ldc, int64_t mr, int64_t nr, td_real alpha,
+             td_real beta) {
+    const int64_t ars = amode == A_PACKED ? rows : amode == A_ROWS ? 1 : lda; /* k stride */
+    const int64_t acs = amode == A_ROWS ? lda : 1;                            /* i stride */
+    /* An FMA has a latency of 4 cycles and two issue a cycle: a tile needs
+     * 8 independent accumulator chains to keep both FMA units busy. Narrow
+     * tiles (6 x 1 vector, 4 x 1, 6 x half: the last panel of N = 20 or 40)
+     * have fewer, so they keep two sets of accumulators, for even and odd
+     * k, added at the end: the same operations in the same order for any
+     * thread count, so still deterministic. */
+    const int KS = rows * (nv + half) < 8 ? 2 : 1;
+    vreal acc[2][MR][NV];
 #if HALF_VECTORS
-    vhalf acch[MR];
+    vhalf acch[2][MR];
 #endif
+#pragma GCC unroll 2
+    for (int s = 0; s < KS; s++)
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < rows; i++) {
 #pragma GCC unroll 4
-        for (int v = 0; v < nv; v++) acc[i][v] = (vreal){0};
+            for (int v = 0; v < nv; v++) acc[s][i][v] = (vreal){0};
 #if HALF_VECTORS
-        if (half) acch[i] = (vhalf){0};
-#endif
-    }
-
-    for (int64_t k = 0; k < kc; k++) {
-        const td_real *b = bp + k * NR;
-        vreal bv[NV];
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++) bv[v] = vload(b + v * VL);
-#if HALF_VECTORS
-        vhalf bh = {0};
-        if (half) memcpy(&bh, b + nv * VL, sizeof bh);
-#endif
-#pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
-            const td_real ai = a[k * ars + i * acs]; /* broadcast */
-#pragma GCC unroll 4
-            for (int v = 0; v < nv; v++) acc[i][v] += ai * bv[v];
-#if HALF_VECTORS
-            if (half) acch[i] += ai * bh;
+            if (half) acch[s][i] = (vhalf){0};
 #endif
         }
-    }
+    int64_t k = 0;
+#define TD_KSTEP(s)                                                                        \
+    do {                                                                                   \
+        const td_real *b = bp + k * NR;                                                    \
+        vreal bv[NV];                                                                      \
+        _Pragma("GCC unroll 4") for (int v = 0; v < nv; v++) bv[v] = vload(b + v * VL);   \
+        TD_KSTEP_HALF_LOAD                                                                 \
+        _Pragma("GCC unroll 16") for (int i = 0; i < rows; i++) {                          \
+            const td_real ai = a[k * ars + i * acs]; /* broadcast */                       \
+            _Pragma("GCC unroll 4") for (int v = 0; v < nv; v++) acc[s][i][v] += ai * bv[v]; \
+            TD_KSTEP_HALF_FMA(s)                                                           \
+        }                                                                                  \
+        k++;                                                                               \
+    } while (0)
+#if HALF_VECTORS
+#define TD_KSTEP_HALF_LOAD \
+    vhalf bh = {0};        \
+    if (half) memcpy(&bh, b + nv * VL, sizeof bh);
+#define TD_KSTEP_HALF_FMA(s) \
+    if (half) acch[s][i] += ai * bh;
+#else
+#define TD_KSTEP_HALF_LOAD
+#define TD_KSTEP_HALF_FMA(s)
+#endif
+    if (KS == 2)
+        while (k + 2 <= kc) {
+            TD_KSTEP(0);
+            TD_KSTEP(KS - 1);
+        }
+    while (k < kc) TD_KSTEP(0);
+#undef TD_KSTEP
+#undef TD_KSTEP_HALF_LOAD
+#undef TD_KSTEP_HALF_FMA
+    if (KS == 2)
+#pragma GCC unroll 16
+        for (int i = 0; i < rows; i++) {
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++) acc[0][i][v] += acc[KS - 1][i][v];
+#if HALF_VECTORS
+            if (half) acch[0][i] += acch[KS - 1][i];
+#endif
+        }
 
     const int width = nv * VL + half * VL / 2;
-    if (mr == MR && nr == width) { /* full tile: update C with vectors */
-#pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
-#pragma GCC unroll 4
-            for (int v = 0; v < nv; v++) {
-                td_real *cp = c + i * ldc + v * VL;
-                vreal r = alpha * acc[i][v];
-                if (beta != 0) r += beta * vload(cp);
-                vstore(cp, r);
-            }
+    if (mr == rows && nr == width) { /* full tile: update C with vectors */
+        /* one loop per case, so no test is left inside: beta = 0 (C not
+         * read), alpha = beta = 1 (tinyad's accumulating calls: one add per
+         * vector), and the general alpha * acc + beta * C */
+        const int cmode = beta == 0 ? 0 : alpha == 1 && beta == 1 ? 1 : 2;
+#define TD_STORE_TILE(cmode)                                                               \
+    _Pragma("GCC unroll 16") for (int i = 0; i < rows; i++) {                              \
+        _Pragma("GCC unroll 4") for (int v = 0; v < nv; v++) {                             \
+            td_real *cp = c + i * ldc + v * VL;                                            \
+            vreal r = cmode == 1 ? acc[0][i][v] : alpha * acc[0][i][v];                    \
+            if (cmode == 1) r += vload(cp);                                                \
+            if (cmode == 2) r += beta * vload(cp);                                         \
+            vstore(cp, r);                                                                 \
+        }                                                                                  \
+        TD_STORE_HALF(cmode)                                                               \
+    }
 #if HALF_VECTORS
-            if (half) {
-                td_real *cp = c + i * ldc + nv * VL;
-                vhalf r = alpha * acch[i], old;
-                if (beta != 0) {
-                    memcpy(&old, cp, sizeof old);
-                    r += beta * old;
-                }
-                memcpy(cp, &r, sizeof r);
-            }
+#define TD_STORE_HALF(cmode)                                                               \
+    if (half) {                                                                            \
+        td_real *cp = c + i * ldc + nv * VL;                                               \
+        vhalf r = cmode == 1 ? acch[0][i] : alpha * acch[0][i], old;                       \
+        if (cmode != 0) memcpy(&old, cp, sizeof old);                                      \
+        if (cmode == 1) r += old;                                                          \
+        if (cmode == 2) r += beta * old;                                                   \
+        memcpy(cp, &r, sizeof r);                                                          \
+    }
+#else
+#define TD_STORE_HALF(cmode)
 #endif
+        if (cmode == 0) {
+            TD_STORE_TILE(0)
+        } else if (cmode == 1) {
+            TD_STORE_TILE(1)
+        } else {
+            TD_STORE_TILE(2)
         }
+#undef TD_STORE_TILE
+#undef TD_STORE_HALF
     } else { /* edge tile: spill the accumulators, store what lies inside C */
         td_real t[MR][NR] __attribute__((aligned(64)));
 #pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < rows; i++) {
 #pragma GCC unroll 4
-            for (int v = 0; v < nv; v++) vstore(&t[i][v * VL], acc[i][v]);
+            for (int v = 0; v < nv; v++) vstore(&t[i][v * VL], acc[0][i][v]);
 #if HALF_VECTORS
-            if (half) memcpy(&t[i][nv * VL], &acch[i], sizeof acch[i]);
+            if (half) memcpy(&t[i][nv * VL], &acch[0][i], sizeof acch[0][i]);
 #endif
         }
         for (int64_t i = 0; i < mr; i++)
@@ -298,34 +358,80 @@ micro_kernel(const int amode, const int nv, const int half, int64_t kc,
 typedef void kernel_fn(int64_t kc, const td_real *a, int64_t lda, const td_real *bp, td_real *c,
                        int64_t ldc, int64_t mr, int64_t nr, td_real alpha, td_real beta);
 
-#define DEFINE_KERNEL(amode, nv, half)                                                     \
-    TD_CONTRACT static void kernel_##amode##_##nv##_##half(                                 \
+#define DEFINE_KERNEL(amode, rows, nv, half)                                               \
+    TD_CONTRACT static void kernel_##amode##_##rows##_##nv##_##half(                        \
         int64_t kc, const td_real *a, int64_t lda, const td_real *bp, td_real *c,           \
         int64_t ldc, int64_t mr, int64_t nr, td_real alpha, td_real beta) {                 \
-        micro_kernel(amode, nv, half, kc, a, lda, bp, c, ldc, mr, nr, alpha, beta);        \
+        micro_kernel(amode, rows, nv, half, kc, a, lda, bp, c, ldc, mr, nr, alpha, beta);  \
     }
 #if NV != 2
 #error "add kernel instantiations for NV"
 #endif
 #if HALF_VECTORS
-/* kernels[amode][h]: the kernel for a panel h half-vectors wide */
-#define DEFINE_KERNELS(amode) \
-    DEFINE_KERNEL(amode, 0, 1) DEFINE_KERNEL(amode, 1, 0) DEFINE_KERNEL(amode, 1, 1) \
-    DEFINE_KERNEL(amode, 2, 0)
-#define KERNEL_ROW(amode) \
-    {NULL, kernel_##amode##_0_1, kernel_##amode##_1_0, kernel_##amode##_1_1, kernel_##amode##_2_0}
+/* kernels[h][amode][w]: the kernel for strip height h (0: MR, 1: MR_LOW)
+ * and a panel w half-vectors wide */
+#define DEFINE_KERNELS(amode, rows)                                                 \
+    DEFINE_KERNEL(amode, rows, 0, 1) DEFINE_KERNEL(amode, rows, 1, 0)               \
+    DEFINE_KERNEL(amode, rows, 1, 1) DEFINE_KERNEL(amode, rows, 2, 0)
+#define KERNEL_ROW(amode, rows)                                                     \
+    {NULL, kernel_##amode##_##rows##_0_1, kernel_##amode##_##rows##_1_0,            \
+     kernel_##amode##_##rows##_1_1, kernel_##amode##_##rows##_2_0}
 #define HALF_WIDTH (VL / 2)
 #else
-/* kernels[amode][v]: the kernel for a panel v vectors wide */
-#define DEFINE_KERNELS(amode) DEFINE_KERNEL(amode, 1, 0) DEFINE_KERNEL(amode, 2, 0)
-#define KERNEL_ROW(amode) {NULL, kernel_##amode##_1_0, kernel_##amode##_2_0}
+/* kernels[h][amode][v]: the kernel for strip height h and a panel v vectors wide */
+#define DEFINE_KERNELS(amode, rows) \
+    DEFINE_KERNEL(amode, rows, 1, 0) DEFINE_KERNEL(amode, rows, 2, 0)
+#define KERNEL_ROW(amode, rows) \
+    {NULL, kernel_##amode##_##rows##_1_0, kernel_##amode##_##rows##_2_0}
 #define HALF_WIDTH VL
 #endif
-DEFINE_KERNELS(A_PACKED)
-DEFINE_KERNELS(A_ROWS)
-DEFINE_KERNELS(A_COLS)
-static kernel_fn *const kernels[3][NR / HALF_WIDTH + 1] = {
-    KERNEL_ROW(A_PACKED), KERNEL_ROW(A_ROWS), KERNEL_ROW(A_COLS)};
+/* the instantiations, by height: MR (6 or 8) and MR_LOW (4) */
+#define DEFINE_HEIGHT(rows) \
+    DEFINE_KERNELS(A_PACKED, rows) DEFINE_KERNELS(A_ROWS, rows) DEFINE_KERNELS(A_COLS, rows)
+#define HEIGHT_ROW(rows) \
+    {KERNEL_ROW(A_PACKED, rows), KERNEL_ROW(A_ROWS, rows), KERNEL_ROW(A_COLS, rows)}
+#if MR == 8
+DEFINE_HEIGHT(8)
+DEFINE_HEIGHT(4)
+static kernel_fn *const kernels[2][3][NR / HALF_WIDTH + 1] = {HEIGHT_ROW(8), HEIGHT_ROW(4)};
+#elif MR == 6
+DEFINE_HEIGHT(6)
+DEFINE_HEIGHT(4)
+static kernel_fn *const kernels[2][3][NR / HALF_WIDTH + 1] = {HEIGHT_ROW(6), HEIGHT_ROW(4)};
+#else
+#error "add kernel instantiations for MR"
+#endif
+
+/* ---- strips ----------------------------------------------------------------
+ * The rows of C are cut into strips: first ns_hi strips of MR rows, then
+ * ns_lo strips of MR_LOW = 4 rows, the fewest rows that cover M (M = 128
+ * on AVX2 is 20 x 6 + 2 x 4 rather than 22 x 6 with 4 rows of padding;
+ * M = 20 is 2 x 6 + 2 x 4, or 2 x 8 + 4 on AVX-512). A 4-row tile still
+ * has 8 independent FMA chains, enough to hide the FMA latency. Only a
+ * strip that overhangs M (odd M) is packed, with zero rows. */
+#define MR_LOW 4
+typedef struct strips {
+    int64_t hi, lo; /* strip counts: hi of MR rows, then lo of MR_LOW */
+} strips;
+
+static strips make_strips(int64_t M) {
+    strips best = {ceil_div(M, MR), 0};
+    int64_t best_rows = best.hi * MR;
+    for (int64_t lo = 1; lo * MR_LOW < 2 * MR && lo * MR_LOW <= round_up(M, MR_LOW); lo++) {
+        int64_t rest = M - lo * MR_LOW;
+        int64_t hi = rest > 0 ? ceil_div(rest, MR) : 0;
+        int64_t rows = hi * MR + lo * MR_LOW;
+        if (rows < best_rows) {
+            best = (strips){hi, lo};
+            best_rows = rows;
+        }
+    }
+    return best;
+}
+static inline int64_t strip_start(strips s, int64_t ir) {
+    return ir < s.hi ? ir * MR : s.hi * MR + (ir - s.hi) * MR_LOW;
+}
+static inline int strip_height(strips s, int64_t ir) { return ir < s.hi ? MR : MR_LOW; }
 
 /* ---- the blocked driver ----------------------------------------------------- */
 typedef struct gemm_job {
@@ -338,71 +444,64 @@ typedef struct gemm_job {
     int64_t kcb, ncb; /* block sizes (functions of N and K only) */
 } gemm_job;
 
-/* Split n units into parts: the p-th of parts gets [*lo, *hi). */
-static inline void split(int64_t n, int parts, int p, int64_t *lo, int64_t *hi) {
-    *lo = n * p / parts;
-    *hi = n * (p + 1) / parts;
-}
+/* Who computes which tile. The tiles of a block (mt strips x nt panels)
+ * are lined up panel by panel, each panel top to bottom, and cut into nth
+ * runs of about equal cost: thread q owns the tiles whose
+ * cost-so-far falls in [T q / nth, T (q + 1) / nth). A thread's tiles are
+ * whole panels plus part of a panel at each end, so it packs only the
+ * panels it works on (a panel shared by two threads is packed by both),
+ * and the shares are equal to within a tile whatever the shape: with 25
+ * panels, splitting whole panels would leave 13 against 12. The split
+ * depends only on the block's tile counts, so a thread owns the same tiles
+ * in every K block. Any split gives the same C.
+ *
+ * A tile's cost is rows x (FMAs per k + NV): a half vector takes an FMA
+ * slot like a whole one, and a tile has costs that do not shrink with its
+ * width (streaming its A rows, the C update). Measured on Zen 4, AVX2, K =
+ * 400: a 6 x 4 or 6 x 8 tile takes 0.7-0.75 of the time of a 6 x 16, where
+ * the lanes say 0.25 or 0.5; counting lanes gave the thread with the last
+ * panel of N = 20 0.69 of the 1-thread time and the other 0.36. */
+typedef struct tile_split {
+    int64_t mt, nt, W, U; /* strips, panels; total rows W, total cost per row U */
+    int64_t last_u;       /* the last panel's cost per row (others 2 NV) */
+    int64_t c0, c1;       /* this thread's cost range */
+} tile_split;
 
-/* The thread grid for one block of mt x nt tiles: tm x tn = nth threads,
- * each owning a rectangle of tiles (a thread may get none when there are
- * fewer tiles than threads). The cost of a grid is its largest share, in
- * vectors computed. Among grids within GRID_SLACK of the cheapest, the one
- * with the most threads along N wins: threads that share a column range
- * each pack its B panels, so splitting along M duplicates packing. Any
- * choice gives the same C. */
-#ifndef GRID_SLACK
-#define GRID_SLACK 0.05
-#endif
-static double grid_cost(int64_t mt, int64_t nt, double last_nv, int m, int n) {
-    double widest = 0;
-    for (int q = 0; q < n; q++) {
-        int64_t lo, hi;
-        split(nt, n, q, &lo, &hi);
-        /* the last share holds the edge panel, last_nv vectors wide */
-        double w = q == n - 1 && hi > lo ? (double)(hi - lo - 1) * NV + last_nv
-                                         : (double)(hi - lo) * NV;
-        if (w > widest) widest = w;
-    }
-    return (double)ceil_div(mt, m) * widest;
+static inline int64_t panel_u(const tile_split *t, int64_t p) {
+    return p == t->nt - 1 ? t->last_u : 2 * NV;
 }
-
-static void choose_grid(int64_t mt, int64_t nt, double last_nv, int nth, int *tm, int *tn) {
-    double best = -1;
-    for (int n = 1; n <= nth; n++) {
-        if (nth % n) continue;
-        double c = grid_cost(mt, nt, last_nv, nth / n, n);
-        if (best < 0 || c < best) best = c;
-    }
-    for (int n = 1; n <= nth; n++) {
-        if (nth % n) continue;
-        if (grid_cost(mt, nt, last_nv, nth / n, n) <= best * (1 + GRID_SLACK)) {
-            *tm = nth / n;
-            *tn = n;
-        }
-    }
+/* the cost of all tiles before tile (strip s, panel p) in the panel-major order */
+static inline int64_t tile_pos(const tile_split *t, strips st, int64_t s, int64_t p) {
+    return p * 2 * NV * t->W + panel_u(t, p) * strip_start(st, s);
+}
+static inline int tile_mine(const tile_split *t, strips st, int64_t s, int64_t p) {
+    const int64_t c = tile_pos(t, st, s, p);
+    return c >= t->c0 && c < t->c1;
 }
 
 /* One thread's part of the multiply: thread tid of nth computes its
- * rectangle of tiles in every block, packing the B panels (and the bottom
- * edge of A) it needs into its own buffer.
+ * run of tiles (tile_split) in every block, packing the B panels (and the
+ * partial bottom strip of A) it needs into its own buffer.
  *
- * No barriers: nothing a thread writes is read by another. The grid of a
+ * No barriers: nothing a thread writes is read by another. The split of a
  * block depends only on its tile counts, so a thread owns the same part of
  * C in every K block and applies them in order; the only synchronization is
  * the end of the parallel region. (Barriers would also make a 2-core
  * machine fragile: one descheduled thread stalls the team at each.)
  *
- * A is not packed: the kernel reads MR rows of op(A) where they are (their
+ * A is not packed: the kernel reads the rows of a strip of op(A) where they are (their
  * kc-long pieces, a few KB, stay in L1 while the thread walks the B panels).
  * Measured on Zen 4 this is as fast as packing at every VAE shape and up to
  * 1024^3, and much faster when N is narrow (N = 20: packing A would cost as
- * much as the multiply). Only the bottom edge (M % MR rows) is packed, with
- * zero rows, so the kernel never reads past A. */
+ * much as the multiply). Only a strip that overhangs M is packed, with zero
+ * rows, so the kernel never reads past A. */
 static void gemm_thread(const gemm_job *j, int tid, int nth, td_real *buf) {
-    td_real *const ap = buf;                /* MR x kc: the bottom edge of A */
+    td_real *const ap = buf;                /* MR x kc: a partial bottom strip of A */
     td_real *const bp = buf + MR * j->kcb;  /* this thread's B panels */
-    const int64_t mt = ceil_div(j->M, MR), medge = j->M % MR;
+    const strips st = make_strips(j->M);
+    const int64_t mt = st.hi + st.lo;
+    const int64_t last0 = strip_start(st, mt - 1), last_h = strip_height(st, mt - 1);
+    const int64_t medge = last0 + last_h > j->M ? j->M - last0 : 0; /* rows of a partial strip */
     for (int64_t pc = 0; pc < j->K; pc += j->kcb) {
         const int64_t kc = min64(j->kcb, j->K - pc);
         /* beta applies once, on the first K block; later blocks accumulate */
@@ -410,37 +509,45 @@ static void gemm_thread(const gemm_job *j, int tid, int nth, td_real *buf) {
         int64_t edge_packed = 0;
         for (int64_t jc = 0; jc < j->N; jc += j->ncb) {
             const int64_t nc = min64(j->ncb, j->N - jc), nt = ceil_div(nc, NR);
-            /* the last panel's width in vectors, for balancing the threads */
-            const double last_nv =
-                (double)ceil_div(nc - (nt - 1) * NR, HALF_WIDTH) * HALF_WIDTH / VL;
-            int tm = 1, tn = 1;
-            choose_grid(mt, nt, last_nv, nth, &tm, &tn);
-            int64_t m0, m1, n0, n1; /* this thread's tiles: [m0, m1) x [n0, n1) */
-            split(mt, tm, tid / tn, &m0, &m1);
-            split(nt, tn, tid % tn, &n0, &n1);
-            if (m0 == m1 || n0 == n1) continue;
+            tile_split t = {.mt = mt, .nt = nt, .W = last0 + last_h};
+            t.last_u = ceil_div(nc - (nt - 1) * NR, VL) + NV; /* see tile_split */
+            t.U = (nt - 1) * 2 * NV + t.last_u;
+            t.c0 = t.W * t.U * tid / nth;
+            t.c1 = t.W * t.U * (tid + 1) / nth;
+            if (t.c0 == t.c1) continue;
+            /* the panels this thread works on: [n0, n1) */
+            int64_t n0 = 0, n1;
+            while (n0 < nt && tile_pos(&t, st, mt - 1, n0) < t.c0) n0++; /* none mine */
+            for (n1 = n0; n1 < nt && tile_pos(&t, st, 0, n1) < t.c1; n1++) {}
+            if (n0 >= n1) continue;
 
             for (int64_t p = n0; p < n1; p++)
                 pack_b(j->tb, j->B, j->ldb, jc + p * NR, min64(NR, nc - p * NR), pc, kc,
                        bp + (p - n0) * NR * kc);
-            if (medge && m1 == mt && !edge_packed) {
-                pack_a(j->ta, j->A, j->lda, (mt - 1) * MR, medge, pc, kc, ap);
+            /* the partial strip, if this thread has a tile of it (then it has
+             * the one in its first panel: bottom tiles after it come later) */
+            if (medge && !edge_packed && tile_mine(&t, st, mt - 1, n0)) {
+                pack_a(j->ta, j->A, j->lda, last0, medge, last_h, pc, kc, ap);
                 edge_packed = 1;
             }
 
-            for (int64_t ir = m0; ir < m1; ir++) {
-                const int64_t i0 = ir * MR, mr = min64(MR, j->M - i0);
+            for (int64_t ir = 0; ir < mt; ir++) {
+                const int64_t i0 = strip_start(st, ir);
+                const int h = strip_height(st, ir);
+                const int64_t mr = min64(h, j->M - i0);
                 const td_real *a = j->ta ? j->A + pc * j->lda + i0 : j->A + i0 * j->lda + pc;
                 int amode = j->ta ? A_COLS : A_ROWS;
-                if (mr < MR) {
+                if (mr < h) {
                     a = ap;
                     amode = A_PACKED;
                 }
+                kernel_fn *const *row = kernels[h == MR ? 0 : 1][amode];
                 for (int64_t jr = n0; jr < n1; jr++) {
+                    if (!tile_mine(&t, st, ir, jr)) continue;
                     const int64_t nr = min64(NR, nc - jr * NR);
-                    kernels[amode][ceil_div(nr, HALF_WIDTH)](
-                        kc, a, j->lda, bp + (jr - n0) * NR * kc, j->C + i0 * j->ldc + jc + jr * NR,
-                        j->ldc, mr, nr, j->alpha, beta);
+                    row[ceil_div(nr, HALF_WIDTH)](kc, a, j->lda, bp + (jr - n0) * NR * kc,
+                                                  j->C + i0 * j->ldc + jc + jr * NR, j->ldc, mr,
+                                                  nr, j->alpha, beta);
                 }
             }
         }
@@ -513,7 +620,8 @@ void TD_ISA_FN(td_gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t 
     /* small products stay on this thread: no parallel region at all */
     if ((double)M * (double)N * (double)K >= PAR_MIN_FLOPS && !omp_in_parallel()) {
         nth = omp_get_max_threads();
-        int64_t tiles = ceil_div(M, MR) * ceil_div(min64(N, j.ncb), NR);
+        strips st = make_strips(M);
+        int64_t tiles = (st.hi + st.lo) * ceil_div(min64(N, j.ncb), NR);
         if (nth > tiles) nth = (int)tiles;
     }
 #endif

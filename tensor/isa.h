@@ -14,15 +14,17 @@
  * On other architectures there is one path, "generic".
  *
  * Within a path results do not depend on the thread count. Between paths
- * they may differ in the last bits, and only where a multiply and an add are
- * fused: the matrix multiply and the polynomials of exp, log1p, softplus,
- * sigmoid and tanh (tensor/vmath.h) use fused multiply-adds on the avx2 and
- * avx512 paths (one rounding) and separate ones on sse2 (two). Everything
- * else computes the same operations in the same order on every path (the
- * build never contracts a*b+c on its own, and sums run over fixed lanes).
- * With GCC the avx2 and avx512 paths give the same bits: the same fused
- * operations in the same order, only more lanes at a time. (Clang contracts
- * a*b+c by itself where the target has FMA, so with Clang they may not.)
+ * they may differ in the last bits, and only in two places: the matrix
+ * multiply (its tiles differ in shape per path, a few narrow ones sum k in
+ * two interleaved halves, and SSE2 has no fused multiply-add) and the
+ * polynomials of exp, log1p, softplus, sigmoid and tanh (tensor/vmath.h),
+ * which use fused multiply-adds on the avx2 and avx512 paths (one rounding)
+ * and separate ones on sse2 (two). Everything else computes the same
+ * operations in the same order on every path: the build never contracts
+ * a*b+c on its own (with GCC; Clang contracts within an expression where
+ * the target has FMA), and sums run over fixed lanes. A run is therefore
+ * reproducible bit for bit on one path; on another it follows the same
+ * course to float rounding.
  */
 #ifndef TD_ISA_H
 #define TD_ISA_H

@@ -109,6 +109,13 @@ void *td_arena_alloc(td_arena *a, size_t bytes); /* 64-byte aligned */
 void td_arena_reset(td_arena *a);
 size_t td_arena_used(const td_arena *a);     /* bytes used in this step */
 size_t td_arena_capacity(const td_arena *a); /* bytes held */
+/* Scratch for the length of one call: take a mark, allocate, rewind to the
+ * mark when done, and the next allocation reuses the space (a conv op's
+ * im2col buffer need not last the whole step). If the arena had to chain a
+ * new block since the mark, the rewind keeps everything (the next reset
+ * merges the blocks as usual). */
+size_t td_arena_mark(const td_arena *a);
+void td_arena_rewind(td_arena *a, size_t mark);
 /* A tensor whose storage lives in the arena until the next reset. */
 td_tensor td_tensor_arena(td_arena *a, td_shape s);
 

@@ -496,42 +496,12 @@ static void test_corruptions(void) {
     td_tape_destroy(t);
 }
 
-/* ---- config text ----------------------------------------------------------------------- */
+/* ---- refusals ------------------------------------------------------------------------ */
 
-static void test_config_text(void) {
-    char buf[1024], buf2[1024];
-    td_ae_config a = td_ae_defaults(), a2 = td_ae_defaults();
-    a.n_hidden = 2, a.hidden[0] = 300, a.hidden[1] = 50, a.code = 7, a.recon = TD_RECON_MSE;
-    a.act = TD_ACT_TANH;
-    td_ae_config_text(&a, buf, sizeof buf);
-    CHECK(td_ae_config_parse(&a2, buf) == 0, "%s", td_error());
-    td_ae_config_text(&a2, buf2, sizeof buf2);
-    CHECK(!strcmp(buf, buf2), "ae config did not survive text:\n%s\nvs\n%s", buf, buf2);
-    CHECK(a2.n_hidden == 2 && a2.hidden[1] == 50 && a2.act == TD_ACT_TANH, "%s", buf2);
-
-    td_dae_config d = td_dae_defaults(), d2 = td_dae_defaults();
-    d.noise = TD_NOISE_SALT_PEPPER, d.level = 0.125, d.ae.n_hidden = 0;
-    td_dae_config_text(&d, buf, sizeof buf);
-    CHECK(td_dae_config_parse(&d2, buf) == 0, "%s", td_error());
-    td_dae_config_text(&d2, buf2, sizeof buf2);
-    CHECK(!strcmp(buf, buf2), "dae config did not survive text:\n%s\nvs\n%s", buf, buf2);
-
-    td_sae_config s = td_sae_defaults(), s2 = td_sae_defaults();
-    s.kind = TD_SPARSE_L1, s.weight = 0.1, s.rho = 0.02, s.ae.code = 1000;
-    td_sae_config_text(&s, buf, sizeof buf);
-    CHECK(td_sae_config_parse(&s2, buf) == 0, "%s", td_error());
-    td_sae_config_text(&s2, buf2, sizeof buf2);
-    CHECK(!strcmp(buf, buf2), "sae config did not survive text:\n%s\nvs\n%s", buf, buf2);
-
-    /* refusals name the problem */
-    CHECK(td_ae_config_parse(&a2, "code = -3\n") != 0 && strstr(td_error(), "code"), "%s", td_error());
-    CHECK(td_ae_config_parse(&a2, "colour = blue\n") != 0 && strstr(td_error(), "colour"), "%s",
-          td_error());
-    CHECK(td_dae_config_parse(&d2, "noise = pink\n") != 0 && strstr(td_error(), "pink"), "%s",
-          td_error());
+static void test_refusals(void) {
     td_params *p = td_params_create();
     td_sae m;
-    s = td_sae_defaults();
+    td_sae_config s = td_sae_defaults();
     s.ae.code_act = TD_ACT_RELU; /* KL needs a sigmoid code */
     CHECK(td_sae_init(&m, p, &s) != 0 && strstr(td_error(), "sigmoid"), "%s", td_error());
     td_params_destroy(p);
@@ -545,9 +515,9 @@ static double now(void) {
 }
 
 int main(void) {
-    void (*parts[])(void) = {test_config_text, test_corruptions, test_sae_kl_saturated, test_ae_pca, test_sae,
+    void (*parts[])(void) = {test_refusals, test_corruptions, test_sae_kl_saturated, test_ae_pca, test_sae,
                              test_dae};
-    const char *names[] = {"config text", "corruptions", "sae/kl saturated", "ae/pca", "sae", "dae"};
+    const char *names[] = {"refusals", "corruptions", "sae/kl saturated", "ae/pca", "sae", "dae"};
     for (int i = 0; i < 6; i++) {
         double t0 = now();
         parts[i]();

@@ -28,10 +28,8 @@ static td_var *kl_sigmoid_fn(td_tape *t, td_gc *g, void *ctx) {
 }
 
 /* ---- whole models -------------------------------------------------------------------
- * The model is built once with td_ae_init (its own parameter set); each
- * evaluation points its layers at gradcheck leaves instead, so the checker
- * can perturb every weight. Leaves are drawn in [-2, 2]; they are halved to
- * keep the tiny net's units out of saturation. */
+ * Each model with its own parameter set, checked at its initial values by
+ * td_gradcheck_params: every weight and bias. */
 
 typedef struct model_case {
     const char *name;
@@ -39,35 +37,34 @@ typedef struct model_case {
     td_ae *ae;
     const td_dae *dae;
     const td_sae *sae;
+    td_params *p;
+    td_tensor x; /* [3, input] */
 } model_case;
 
-static void point_at_leaves(td_tape *t, td_gc *g, td_mlp *m) {
-    for (int i = 0; i < m->n_layers; i++) {
-        td_linear_layer *l = &m->layers[i];
-        l->w = td_mul_scalar(t, td_gc_input(g, t, TD_SHAPE(l->out, l->in), TD_GC_ANY, 1), 0.5);
-        l->b = td_mul_scalar(t, td_gc_input(g, t, TD_SHAPE(l->out), TD_GC_ANY, 1), 0.5);
-    }
-}
-
-static td_var *model_fn(td_tape *t, td_gc *g, void *ctx) {
+static td_var *model_loss(td_tape *t, td_rng *rng, void *ctx) {
     model_case *c = ctx;
-    point_at_leaves(t, g, &c->ae->enc);
-    point_at_leaves(t, g, &c->ae->dec);
-    /* BCE targets are probabilities; MSE targets anything */
-    td_gc_domain dom = c->ae->cfg.recon == TD_RECON_BCE ? TD_GC_UNIT : TD_GC_ANY;
-    td_var *x = td_gc_input(g, t, TD_SHAPE(3, c->ae->cfg.input), dom, 0);
+    td_var *x = td_const(t, c->x);
     switch (c->kind) {
-    case 1: return td_dae_loss(t, c->dae, x, td_gc_rng(g), NULL, NULL);
+    case 1: return td_dae_loss(t, c->dae, x, rng, NULL, NULL);
     case 2: return td_sae_loss(t, c->sae, x, NULL);
     default: return td_ae_loss(t, c->ae, x, NULL);
     }
 }
 
 static void check_model(model_case *c) {
-    td_gc_result r = td_gradcheck_fn(model_fn, c, TOL, 17);
-    printf("  %-34s max_rel %.2e over %lld derivatives\n", c->name, r.max_rel, (long long)r.n_checked);
-    CHECK(r.pass && r.n_checked > 0, "%s: max_rel %.3g at leaf %d index %lld", c->name, r.max_rel,
-          r.worst_leaf, (long long)r.worst_index);
+    td_rng r;
+    td_rng_init(&r, 17);
+    td_params_finalize(c->p, &r);
+    /* BCE targets are probabilities; MSE targets anything */
+    const int bce = c->ae->cfg.recon == TD_RECON_BCE;
+    c->x = td_tensor_zeros(TD_SHAPE(3, c->ae->cfg.input));
+    for (int64_t i = 0; i < c->x.size; i++)
+        c->x.data[i] = (td_real)(bce ? 0.05 + 0.9 * td_rng_double(&r) : -2 + 4 * td_rng_double(&r));
+    td_gc_result res = td_gradcheck_params(c->p->vars, c->p->count, model_loss, c, TOL, 17);
+    printf("  %-34s max_rel %.2e over %lld derivatives\n", c->name, res.max_rel, (long long)res.n_checked);
+    CHECK(res.pass && res.n_checked > 0, "%s: max_rel %.3g in %s[%lld]", c->name, res.max_rel,
+          c->p->vars[res.worst_leaf]->name, (long long)res.worst_index);
+    td_tensor_release(&c->x);
 }
 
 static td_ae_config tiny(td_recon_kind recon, td_activation code_act, int64_t code) {
@@ -114,8 +111,8 @@ int main(void) {
     c = tiny(TD_RECON_BCE, TD_ACT_TANH, 2);
     CHECK(td_ae_init(&ae_bce, p2, &c) == 0, "%s", td_error());
     model_case cases[8] = {
-        {"ae, mse, linear code", 0, &ae_mse, NULL, NULL},
-        {"ae, bce, tanh code", 0, &ae_bce, NULL, NULL},
+        {"ae, mse, linear code", 0, &ae_mse, NULL, NULL, p, {0}},
+        {"ae, bce, tanh code", 0, &ae_bce, NULL, NULL, p2, {0}},
     };
     int n = 2;
     td_params *pd[3];
@@ -126,19 +123,19 @@ int main(void) {
                             .level = levels[k]};
         pd[k] = td_params_create();
         CHECK(td_dae_init(&dae[k], pd[k], &dc) == 0, "%s", td_error());
-        cases[n++] = (model_case){dnames[k], 1, &dae[k].ae, &dae[k], NULL};
+        cases[n++] = (model_case){dnames[k], 1, &dae[k].ae, &dae[k], NULL, pd[k], {0}};
     }
     /* over-complete codes (6 units for 5 inputs) */
     td_sae_config sc = {.ae = tiny(TD_RECON_BCE, TD_ACT_SIGMOID, 6), .kind = TD_SPARSE_KL,
                         .weight = 3, .rho = 0.1};
     td_params *ps1 = td_params_create(), *ps2 = td_params_create();
     CHECK(td_sae_init(&sae_kl, ps1, &sc) == 0, "%s", td_error());
-    cases[n++] = (model_case){"sae, kl, sigmoid code", 2, &sae_kl.ae, NULL, &sae_kl};
+    cases[n++] = (model_case){"sae, kl, sigmoid code", 2, &sae_kl.ae, NULL, &sae_kl, ps1, {0}};
     sc.kind = TD_SPARSE_L1;
     sc.weight = 0.5;
     sc.ae = tiny(TD_RECON_MSE, TD_ACT_NONE, 6);
     CHECK(td_sae_init(&sae_l1, ps2, &sc) == 0, "%s", td_error());
-    cases[n++] = (model_case){"sae, l1, linear code", 2, &sae_l1.ae, NULL, &sae_l1};
+    cases[n++] = (model_case){"sae, l1, linear code", 2, &sae_l1.ae, NULL, &sae_l1, ps2, {0}};
     for (int i = 0; i < n; i++) check_model(&cases[i]);
 
     td_params_destroy(p);

@@ -66,6 +66,22 @@ int main(void) {
     CHECK(td_arena_capacity(a) >= 10 * 400, "one merged block holds a whole step");
     td_arena_destroy(a);
 
+    /* mark / rewind: scratch taken after a mark is handed out again */
+    a = td_arena_create(4096);
+    void *keep = td_arena_alloc(a, 100);
+    size_t mark = td_arena_mark(a);
+    void *scratch = td_arena_alloc(a, 1000);
+    td_arena_rewind(a, mark);
+    CHECK(td_arena_used(a) == mark && td_arena_alloc(a, 500) == scratch && keep != scratch,
+          "rewind reuses the scratch");
+    mark = td_arena_mark(a);
+    td_arena_alloc(a, 100);
+    td_arena_alloc(a, 8192); /* chains a block: the rewind keeps everything */
+    size_t used = td_arena_used(a);
+    td_arena_rewind(a, mark);
+    CHECK(td_arena_used(a) == used, "a rewind across blocks keeps them (%zu, %zu)", td_arena_used(a), used);
+    td_arena_destroy(a);
+
     td_tensor_release(&z);
     td_tensor_release(&o);
     td_tensor_release(&f);

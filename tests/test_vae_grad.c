@@ -1,6 +1,7 @@
 /* Gradcheck of the whole VAE loss (double precision): every parameter of a
- * tiny 6-5-2 model against central differences, with the noise fixed (the
- * gradcheck generator is rewound before every evaluation). Bernoulli and
+ * tiny 6-5-2 model against central differences (td_gradcheck_params), with
+ * the noise fixed (the gradcheck generator is rewound before every
+ * evaluation). Bernoulli and
  * Gaussian likelihoods, several samples per datapoint, and the IWAE bound. */
 #include "../autograd/gradcheck.h"
 #include "../models/vae.h"
@@ -12,37 +13,37 @@ typedef struct gc_case {
     int binary_x; /* Bernoulli targets in {0, 1} rather than grayscale */
 } gc_case;
 
-/* Builds the model with every parameter replaced by a gradcheck leaf, so
- * the checker perturbs each of them; the model's code is used unchanged. */
-static td_var *vae_fn(td_tape *t, td_gc *g, void *ctx) {
-    const gc_case *c = ctx;
-    td_params *p = td_params_create();
+typedef struct vae_under_check {
     td_vae m;
-    td_vae_init(&m, p, &c->cfg);
-    td_linear_layer *layers[2 * TD_MLP_MAX_LAYERS + 2];
-    int n = 0;
-    for (int i = 0; i < m.enc.n_layers; i++) layers[n++] = &m.enc.layers[i];
-    layers[n++] = &m.fc_mu;
-    layers[n++] = &m.fc_logvar;
-    for (int i = 0; i < m.dec.n_layers; i++) layers[n++] = &m.dec.layers[i];
-    for (int i = 0; i < n; i++) {
-        layers[i]->w = td_gc_input(g, t, TD_SHAPE(layers[i]->out, layers[i]->in), TD_GC_ANY, 1);
-        layers[i]->b = td_gc_input(g, t, TD_SHAPE(layers[i]->out), TD_GC_ANY, 1);
-    }
-    if (m.dec_logvar) m.dec_logvar = td_gc_input(g, t, TD_SHAPE(c->cfg.input), TD_GC_ANY, 1);
-    td_var *x = td_gc_input(g, t, TD_SHAPE(3, c->cfg.input), TD_GC_UNIT, 0);
-    if (c->binary_x)
-        for (int64_t i = 0; i < x->value.size; i++) x->value.data[i] = x->value.data[i] > 0.5;
-    td_var *loss = td_vae_loss(t, &m, x, td_gc_rng(g), c->beta, NULL);
-    td_params_destroy(p); /* the registered (unused) parameters; the leaves live on */
-    return loss;
+    double beta;
+    td_tensor x; /* [3, input] */
+} vae_under_check;
+
+static td_var *vae_loss(td_tape *t, td_rng *rng, void *ctx) {
+    const vae_under_check *v = ctx;
+    return td_vae_loss(t, &v->m, td_const(t, v->x), rng, v->beta, NULL);
 }
 
+/* Every parameter of the model, at its initial values, through
+ * td_gradcheck_params: the model's code is used unchanged. */
 static void check_case(const char *name, gc_case c) {
-    td_gc_result r = td_gradcheck_fn(vae_fn, &c, 1e-5, 42);
-    printf("%-34s %5lld derivatives, max rel error %.2e\n", name, (long long)r.n_checked, r.max_rel);
-    CHECK(r.pass && r.n_checked > 50, "%s: max rel error %.3g at leaf %d index %lld", name, r.max_rel,
-          r.worst_leaf, (long long)r.worst_index);
+    td_params *p = td_params_create();
+    vae_under_check v = {.beta = c.beta};
+    CHECK(td_vae_init(&v.m, p, &c.cfg) == 0, "%s: %s", name, td_error());
+    td_rng r;
+    td_rng_init(&r, 42);
+    td_params_finalize(p, &r);
+    v.x = td_tensor_zeros(TD_SHAPE(3, c.cfg.input));
+    for (int64_t i = 0; i < v.x.size; i++) { /* pixels in (0.05, 0.95) */
+        const double u = 0.05 + 0.9 * td_rng_double(&r);
+        v.x.data[i] = (td_real)(c.binary_x ? u > 0.5 : u);
+    }
+    td_gc_result res = td_gradcheck_params(p->vars, p->count, vae_loss, &v, 1e-5, 42);
+    printf("%-34s %5lld derivatives, max rel error %.2e\n", name, (long long)res.n_checked, res.max_rel);
+    CHECK(res.pass && res.n_checked > 50, "%s: max rel error %.3g in %s[%lld]", name, res.max_rel,
+          p->vars[res.worst_leaf]->name, (long long)res.worst_index);
+    td_tensor_release(&v.x);
+    td_params_destroy(p);
 }
 
 int main(void) {

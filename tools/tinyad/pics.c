@@ -1,10 +1,11 @@
 /* Pictures of a run: image grids, the latent scatter, the learning curve.
  * Plain rasterizing into byte buffers, written with td_png_write. */
+#include "pics.h"
+
 #include <math.h>
 #include <string.h>
 
-#include "../tensor/io.h"
-#include "cli.h"
+#include "tensor/io.h"
 
 int cli_png_grid(const char *path, const td_real *x, int64_t n, int64_t h, int64_t w, int64_t cols) {
     const int64_t pad = 2, rows = (n + cols - 1) / cols;
@@ -244,4 +245,101 @@ double cli_probit(double p) {
     const double q = p - 0.5, r = q * q;
     return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
            (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+}
+
+/* ---- the pictures of a run ------------------------------------------------------------ */
+
+
+static void picture(const char *dir, const char *name, int rc) {
+    if (rc) fprintf(stderr, "tinyad: could not write %s/%s: %s\n", dir, name, td_error());
+}
+
+void run_write_pictures(const char *dir, run_model *rm, const run_data *d, const double *train_curve,
+                        const double *val_curve, int64_t n_epochs, uint64_t seed) {
+    char path[4200];
+    td_tape *t = rm->tape;
+    const td_dataset *test = &d->test;
+    const int64_t h = test->height, w = test->width, dim = test->dim;
+    td_rng base, r;
+    td_rng_init(&base, seed);
+    r = td_rng_stream(&base, RNG_EVAL - 1);
+    /* test images as values, 500 at a time (the most any picture uses at once) */
+    const int64_t chunk = test->n < 500 ? test->n : 500;
+    td_real *xs = td_alloc(sizeof(td_real) * (size_t)(chunk * dim));
+    if (rm->ops->sample) {
+        td_tape_reset(t);
+        td_var *x = rm->ops->sample(rm->m, t, 64, &r);
+        snprintf(path, sizeof path, "%s/samples.png", dir);
+        picture(dir, "samples.png", cli_png_grid(path, x->value.data, 64, h, w, 8));
+    }
+    { /* groups of rows: 8 test inputs, (the corrupted inputs a denoiser
+       * sees,) their reconstructions */
+        const int64_t n = test->n < 32 ? test->n : 32;
+        td_tape_reset(t);
+        td_var *rows[3];
+        int n_rows = 0;
+        td_dataset_rows(test, 0, n, xs);
+        td_var *x = rows[n_rows++] = td_const(t, td_tensor_wrap(TD_SHAPE(n, dim), xs));
+        if (rm->ops->corrupt) x = rows[n_rows++] = rm->ops->corrupt(rm->m, t, x, &r);
+        rows[n_rows++] = rm->ops->reconstruct(rm->m, t, x);
+        td_real *grid = td_alloc(sizeof(td_real) * (size_t)(n_rows * (n + 8) * dim));
+        int64_t k = 0;
+        for (int64_t r0 = 0; r0 < n; r0 += 8) {
+            const int64_t c = n - r0 < 8 ? n - r0 : 8;
+            for (int src = 0; src < n_rows; src++)
+                for (int64_t j = 0; j < 8; j++, k++) {
+                    td_real *dst = grid + k * dim;
+                    if (j < c)
+                        memcpy(dst, rows[src]->value.data + (r0 + j) * dim, sizeof(td_real) * (size_t)dim);
+                    else
+                        memset(dst, 0, sizeof(td_real) * (size_t)dim);
+                }
+        }
+        snprintf(path, sizeof path, "%s/recon.png", dir);
+        picture(dir, "recon.png", cli_png_grid(path, grid, k, h, w, 8));
+        td_free(grid);
+    }
+    if (rm->ops->filters) { /* one tile per code unit: what each unit responds to */
+        const int64_t units = rm->ops->filters(rm->m, NULL);
+        td_real *tiles = td_alloc(sizeof(td_real) * (size_t)(units * dim));
+        rm->ops->filters(rm->m, tiles);
+        snprintf(path, sizeof path, "%s/filters.png", dir);
+        picture(dir, "filters.png", cli_png_grid(path, tiles, units, h, w, 16));
+        td_free(tiles);
+    }
+    { /* the test codes, coloured by label (the first PICTURE_TEST_IMAGES) */
+        const int64_t n = test->n < PICTURE_TEST_IMAGES ? test->n : PICTURE_TEST_IMAGES, d_lat = rm->ops->latent(rm->m);
+        td_real *codes = td_alloc(sizeof(td_real) * (size_t)(n * d_lat));
+        for (int64_t i = 0; i < n; i += 500) {
+            const int64_t rows = n - i < 500 ? n - i : 500;
+            td_tape_reset(t);
+            td_dataset_rows(test, i, rows, xs);
+            td_var *x = td_const(t, td_tensor_wrap(TD_SHAPE(rows, dim), xs));
+            td_var *z = rm->ops->encode(rm->m, t, x);
+            memcpy(codes + i * d_lat, z->value.data, sizeof(td_real) * (size_t)(rows * d_lat));
+        }
+        double *xy = td_alloc(sizeof(double) * (size_t)(2 * n));
+        cli_project2(codes, n, d_lat, xy);
+        snprintf(path, sizeof path, "%s/latent.png", dir);
+        picture(dir, "latent.png", cli_png_scatter(path, xy, test->labels, n));
+        td_free(xy);
+        td_free(codes);
+    }
+    if (rm->ops->decode && rm->ops->latent(rm->m) == 2) { /* decoder over prior quantiles */
+        const int64_t g = 20;
+        td_tape_reset(t);
+        td_var *z = td_const_new(t, TD_SHAPE(g * g, 2));
+        for (int64_t i = 0; i < g; i++)     /* rows: z2 from high to low */
+            for (int64_t j = 0; j < g; j++) { /* cols: z1 from low to high */
+                z->value.data[(i * g + j) * 2] = (td_real)cli_probit((j + 0.5) / (double)g);
+                z->value.data[(i * g + j) * 2 + 1] = (td_real)cli_probit(1 - (i + 0.5) / (double)g);
+            }
+        td_var *x = rm->ops->decode(rm->m, t, z);
+        snprintf(path, sizeof path, "%s/manifold.png", dir);
+        picture(dir, "manifold.png", cli_png_grid(path, x->value.data, g * g, h, w, g));
+    }
+    snprintf(path, sizeof path, "%s/curve.png", dir);
+    picture(dir, "curve.png", cli_png_curve(path, train_curve, val_curve, n_epochs));
+    td_tape_reset(t);
+    td_free(xs);
 }

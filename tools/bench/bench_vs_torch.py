@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """tinyad against PyTorch on the same VAE, same machine, alternating runs.
 
-The model is the VAE issue's first configuration, the PyTorch examples/vae
-model: 784-400-20, ReLU, Adam 1e-3, batch 128, grayscale targets, BCE summed
-+ closed-form KL, one pass over the 60000 MNIST training images per epoch.
+The model is the reference VAE, the PyTorch examples/vae model: 784-400-20,
+ReLU, Adam 1e-3, batch 128, grayscale targets, BCE summed + closed-form KL,
+one pass over the 60000 MNIST training images per epoch.
 
 For each thread count, the script alternates `tinyad train vae` and the
 PyTorch reference below (each a fresh process), RUNS times each, and reports
@@ -13,8 +13,10 @@ child), and the ratios tinyad / PyTorch, plus tinyad's 1 -> 2 thread
 speed-up.
 
     apt-get install -y python3-torch
-    python3 tools/bench_vs_torch.py --data ../shared/data/mnist \\
-        --tinyad build/tools/tinyad --threads 1,2 --runs 3 --epochs 3
+    python3 tools/bench/bench_vs_torch.py --data DIR \\
+        --tinyad build/tools/tinyad/tinyad --threads 1,2 --runs 3 --epochs 3
+
+DIR holds the MNIST IDX files (train-images-idx3-ubyte.gz and the others).
 
 PyTorch's threads: intra-op threads --torch-threads (default 1) and BLAS
 threads equal to the thread count (OpenBLAS, which Debian's torch calls for
@@ -150,7 +152,7 @@ def spread(xs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="MNIST directory (IDX files)")
-    ap.add_argument("--tinyad", default="build/tools/tinyad")
+    ap.add_argument("--tinyad", default="build/tools/tinyad/tinyad")
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     ap.add_argument("--runs", type=int, default=3, help="runs of each, alternating")
     ap.add_argument("--epochs", type=int, default=3, help="epochs per run (the first is not timed)")

@@ -21,12 +21,12 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "../models/vae.h"
-#include "../nn/optim.h"
-#include "../tensor/dispatch.h" /* to record the step's GEMM calls */
-#include "../tensor/isa.h"
-#include "../tensor/kernels.h"
-#include "../tensor/random.h"
+#include "models/vae.h"
+#include "nn/optim.h"
+#include "tensor/dispatch.h" /* to record the step's GEMM calls */
+#include "tensor/isa.h"
+#include "tensor/kernels.h"
+#include "tensor/random.h"
 
 #ifdef _OPENMP
 #include <omp.h>

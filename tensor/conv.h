@@ -1,0 +1,78 @@
+/* NCHW convolution and pooling kernels (private: not installed).
+ *
+ * A 2-D convolution is lowered onto td_gemm through im2col. Both sides of
+ * a convolution are described by one geometry: the IMAGE side [n, c, h, w]
+ * (conv2d's input, conv_transpose2d's output) and the COLUMN side
+ * [n, o, oh, ow] (conv2d's output, conv_transpose2d's input), joined by a
+ * kernel kh x kw, stride and zero padding. The weight is [o, c*kh*kw] in
+ * both cases (conv2d's [O, C, KH, KW]; conv_transpose2d's [C_in, C_out, KH,
+ * KW] with C_in on the column side). Then
+ *
+ *   td_conv_forward         cols  = W  @ im2col(img)       conv2d forward
+ *   td_conv_backward_data   img  += col2im(W^T @ cols)     conv2d dx, convT forward
+ *   dW                      dW   += cols @ im2col(img)^T   both ops' weight gradient
+ *
+ * and each op's backward (td_conv2d_backward, td_conv_transpose2d_backward)
+ * computes both gradients chunk by chunk, sharing the gather or the
+ * im2col the two need.
+ *
+ * Images go through in chunks (td_conv_chunk) so the scratch (the im2col
+ * matrix and the column side gathered as [o, chunk*oh*ow]) stays a few MB
+ * whatever the batch; the chunk depends only on the geometry, never on the
+ * thread count, and every element is summed in a fixed order, so results
+ * are bit-identical for any number of threads. Nothing here allocates: the
+ * caller hands in td_conv_scratch_size elements (the tape's arena). */
+#ifndef TD_CONV_H
+#define TD_CONV_H
+
+#include "tensor.h"
+
+typedef struct td_conv_geom {
+    int64_t n, c, h, w;     /* image side: batch, channels, height, width */
+    int64_t o, oh, ow;      /* column side: channels, height, width */
+    int64_t kh, kw;         /* kernel */
+    int64_t sh, sw, ph, pw; /* stride, zero padding */
+} td_conv_geom;
+
+/* Images per chunk, and the scratch (in td_real elements) a call needs. */
+int64_t td_conv_chunk(const td_conv_geom *g);
+int64_t td_conv_scratch_size(const td_conv_geom *g);
+
+/* cols [n, o, oh, ow] = W img (+ bias[o] when bias is not NULL). */
+void td_conv_forward(const td_conv_geom *g, const td_real *img, const td_real *w,
+                     const td_real *bias, td_real *cols, td_real *scratch);
+/* img [n, c, h, w] += the transpose of td_conv_forward applied to cols. */
+void td_conv_backward_data(const td_conv_geom *g, const td_real *cols, const td_real *w,
+                           td_real *img, td_real *scratch);
+/* conv2d's gradients from dcols (the output's): dimg += W^T dcols (the
+ * input's) and dw [o, c*kh*kw] += dcols im2col(img)^T; either may be NULL. */
+void td_conv2d_backward(const td_conv_geom *g, const td_real *img, const td_real *dcols,
+                        const td_real *w, td_real *dimg, td_real *dw, td_real *scratch);
+/* conv_transpose2d's gradients from dimg (the output's): dcols += W dimg
+ * (the input's) and dw += cols im2col(dimg)^T; either may be NULL. */
+void td_conv_transpose2d_backward(const td_conv_geom *g, const td_real *dimg, const td_real *cols,
+                                  const td_real *w, td_real *dcols, td_real *dw,
+                                  td_real *scratch);
+/* db[ch] += sum of x[n, ch, :] over the batch and the plane of `plane`
+ * values (the bias gradient of either side). */
+void td_conv_bias_grad(int64_t n, int64_t ch, int64_t plane, const td_real *x, td_real *db);
+/* x[n, ch, :] += b[ch]. */
+void td_conv_bias_add(int64_t n, int64_t ch, int64_t plane, const td_real *b, td_real *x);
+
+/* ---- pooling and upsampling over planes [n*c] of h x w -------------------- */
+/* y [planes, oh, ow] = max over each k x k window (stride s, no padding);
+ * arg receives each maximum's index in its plane (the first on ties), for
+ * the backward. */
+void td_max_pool2d_forward(int64_t planes, int64_t h, int64_t w, int64_t k, int64_t s,
+                           const td_real *x, td_real *y, td_real *arg);
+/* dx[plane][arg] += dy, one plane per thread (windows may overlap). */
+void td_max_pool2d_backward(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow,
+                            const td_real *dy, const td_real *arg, td_real *dx);
+/* Nearest-neighbour upsampling by an integer factor: y [planes, h*f, w*f];
+ * the backward sums each f x f block into its source. */
+void td_upsample2d_forward(int64_t planes, int64_t h, int64_t w, int64_t f, const td_real *x,
+                           td_real *y);
+void td_upsample2d_backward(int64_t planes, int64_t h, int64_t w, int64_t f, const td_real *dy,
+                            td_real *dx);
+
+#endif

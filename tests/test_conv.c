@@ -1,0 +1,297 @@
+/* conv2d and conv_transpose2d against a naive direct convolution (in
+ * double), forward and both gradients, over strides 1-3, paddings 0-2,
+ * output paddings, odd and non-square sizes, 1 and several channels, batch
+ * 1 and 7; the same bits for 1 and 2 threads; no allocation per step after
+ * warm-up; reshape between conv and dense parts; the layers'
+ * initialization. Linked against the double-precision library. */
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "autograd/gradcheck.h"
+#include "tinyad.h"
+#include "check.h"
+
+typedef struct ccase {
+    int64_t n, c, h, w;       /* the op's input x */
+    int64_t o, kh, kw;        /* output channels, kernel */
+    int64_t sh, sw, ph, pw, oph, opw;
+} ccase;
+
+/* ---- the reference: every (input pixel, kernel tap, output pixel) triple,
+ * summed in double. conv2d: y[n,o,oy,ox] += x[n,c,iy,ix] w[o,c,i,j] with
+ * iy = oy*sh - ph + i. The transpose scatters the other way: y[n,o,iy,ix] +=
+ * x[n,c,oy,ox] w[c,o,i,j] over x's pixels (oy, ox). ---------------------- */
+typedef struct ref {
+    int64_t oh, ow;
+    double *y, *dx, *dw, *db;
+} ref;
+
+static int64_t at4(int64_t a, int64_t b, int64_t c, int64_t d, int64_t B, int64_t C, int64_t D) {
+    return ((a * B + b) * C + c) * D + d;
+}
+
+static void reference(const ccase *k, int transpose, const double *x, const double *w,
+                      const double *b, const double *gy, ref *r) {
+    const int64_t co = k->o;
+    r->oh = transpose ? (k->h - 1) * k->sh - 2 * k->ph + k->kh + k->oph
+                      : (k->h + 2 * k->ph - k->kh) / k->sh + 1;
+    r->ow = transpose ? (k->w - 1) * k->sw - 2 * k->pw + k->kw + k->opw
+                      : (k->w + 2 * k->pw - k->kw) / k->sw + 1;
+    const int64_t ny = k->n * co * r->oh * r->ow;
+    r->y = calloc((size_t)ny, sizeof(double));
+    r->dx = calloc((size_t)(k->n * k->c * k->h * k->w), sizeof(double));
+    r->dw = calloc((size_t)(co * k->c * k->kh * k->kw), sizeof(double));
+    r->db = calloc((size_t)co, sizeof(double));
+    /* the small side (conv2d's output, the transpose's input) and the big one */
+    const int64_t sh = transpose ? k->h : r->oh, sw = transpose ? k->w : r->ow;
+    const int64_t bh = transpose ? r->oh : k->h, bw = transpose ? r->ow : k->w;
+    for (int64_t n = 0; n < k->n; n++)
+        for (int64_t o = 0; o < co; o++)
+            for (int64_t c = 0; c < k->c; c++)
+                for (int64_t i = 0; i < k->kh; i++)
+                    for (int64_t j = 0; j < k->kw; j++)
+                        for (int64_t sy = 0; sy < sh; sy++)
+                            for (int64_t sx = 0; sx < sw; sx++) {
+                                const int64_t by = sy * k->sh - k->ph + i, bx = sx * k->sw - k->pw + j;
+                                if (by < 0 || by >= bh || bx < 0 || bx >= bw) continue;
+                                const int64_t wi = transpose ? at4(c, o, i, j, co, k->kh, k->kw)
+                                                             : at4(o, c, i, j, k->c, k->kh, k->kw);
+                                const int64_t xi = transpose ? at4(n, c, sy, sx, k->c, sh, sw)
+                                                             : at4(n, c, by, bx, k->c, bh, bw);
+                                const int64_t yi = transpose ? at4(n, o, by, bx, co, bh, bw)
+                                                             : at4(n, o, sy, sx, co, sh, sw);
+                                r->y[yi] += x[xi] * w[wi];
+                                r->dx[xi] += gy[yi] * w[wi];
+                                r->dw[wi] += gy[yi] * x[xi];
+                            }
+    for (int64_t q = 0; q < ny; q++) {
+        const int64_t o = q / (r->oh * r->ow) % co;
+        if (b) r->y[q] += b[o];
+        r->db[o] += gy[q];
+    }
+}
+
+static void ref_free(ref *r) {
+    free(r->y);
+    free(r->dx);
+    free(r->dw);
+    free(r->db);
+}
+
+static void fill(td_var *v, uint64_t seed) {
+    td_rng r;
+    td_rng_init(&r, seed);
+    td_rng_uniform(&r, v->value.data, v->value.size, -1, 1);
+}
+
+static double max_diff(const td_real *a, const double *b, int64_t n) {
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+/* One case through the op and td_backward (loss = sum(gy * y)) against the
+ * reference; returns 1 when it was a valid geometry. */
+static int run_case(const ccase *k, int transpose, int bias) {
+    if (!transpose && (k->h + 2 * k->ph < k->kh || k->w + 2 * k->pw < k->kw)) return 0;
+    if (transpose && ((k->h - 1) * k->sh - 2 * k->ph + k->kh + k->oph < 1 ||
+                      (k->w - 1) * k->sw - 2 * k->pw + k->kw + k->opw < 1)) return 0;
+    td_var *x = td_param_create("x", TD_SHAPE(k->n, k->c, k->h, k->w));
+    td_var *w = td_param_create("w", transpose ? TD_SHAPE(k->c, k->o, k->kh, k->kw)
+                                               : TD_SHAPE(k->o, k->c, k->kh, k->kw));
+    td_var *b = bias ? td_param_create("b", TD_SHAPE(k->o)) : NULL;
+    fill(x, 1);
+    fill(w, 2);
+    if (b) fill(b, 3);
+    td_tape *t = td_tape_create();
+    const td_conv_spec s = {k->sh, k->sw, k->ph, k->pw, transpose ? k->oph : 0, transpose ? k->opw : 0};
+    td_var *y = transpose ? td_conv_transpose2d_spec(t, x, w, b, s) : td_conv2d_spec(t, x, w, b, s);
+    td_var *gy = td_const_new(t, y->value.shape);
+    fill(gy, 4);
+    ref r;
+    reference(k, transpose, x->value.data, w->value.data, b ? b->value.data : NULL, gy->value.data, &r);
+    CHECK(y->value.shape.d[2] == r.oh && y->value.shape.d[3] == r.ow, "output %lld x %lld, expected %lld x %lld",
+          (long long)y->value.shape.d[2], (long long)y->value.shape.d[3], (long long)r.oh, (long long)r.ow);
+    td_backward(t, td_sum(t, td_mul(t, y, gy)));
+    const double tol = 1e-12;
+    const char *op = transpose ? "conv_transpose2d" : "conv2d";
+#define CASE_FMT "%s n%lld c%lld %lldx%lld o%lld k%lldx%lld s%lld,%lld p%lld,%lld op%lld,%lld: %s off by %.3g"
+#define CASE_ARGS op, (long long)k->n, (long long)k->c, (long long)k->h, (long long)k->w, (long long)k->o, \
+        (long long)k->kh, (long long)k->kw, (long long)k->sh, (long long)k->sw, (long long)k->ph, \
+        (long long)k->pw, (long long)s.out_pad_h, (long long)s.out_pad_w
+    double d;
+    CHECK((d = max_diff(y->value.data, r.y, y->value.size)) < tol, CASE_FMT, CASE_ARGS, "y", d);
+    CHECK((d = max_diff(x->grad.data, r.dx, x->value.size)) < tol, CASE_FMT, CASE_ARGS, "dx", d);
+    CHECK((d = max_diff(w->grad.data, r.dw, w->value.size)) < tol, CASE_FMT, CASE_ARGS, "dw", d);
+    if (b) CHECK((d = max_diff(b->grad.data, r.db, k->o)) < tol, CASE_FMT, CASE_ARGS, "db", d);
+    ref_free(&r);
+    td_tape_destroy(t);
+    td_param_destroy(x);
+    td_param_destroy(w);
+    td_param_destroy(b);
+    return 1;
+}
+
+static void test_against_reference(void) {
+    /* n, c, h, w, o, kh, kw: batch 1 and 7, 1 and several channels, odd
+     * and non-square images and kernels */
+    static const int64_t shapes[][7] = {
+        {1, 1, 7, 5, 1, 3, 3}, {7, 3, 9, 6, 4, 3, 2}, {1, 2, 5, 8, 3, 5, 5}, {7, 1, 6, 7, 2, 1, 3},
+    };
+    int ran = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int64_t sh = 1; sh <= 3; sh++)
+            for (int64_t p = 0; p <= 2; p++)
+                for (int transpose = 0; transpose < 2; transpose++) {
+                    const int64_t *z = shapes[si];
+                    /* stride along W differs from H's in every other case */
+                    const int64_t sw = si % 2 ? sh % 3 + 1 : sh;
+                    ccase k = {z[0], z[1], z[2], z[3], z[4], z[5], z[6], sh, sw, p, (p + si) % 3,
+                               sh - 1, sw > 1 ? 1 : 0};
+                    ran += run_case(&k, transpose, (int)(si + p) % 2 == 0);
+                    if (transpose) { /* and without output padding */
+                        k.oph = k.opw = 0;
+                        ran += run_case(&k, transpose, 1);
+                    }
+                }
+    /* the VAE's shapes at a small batch, large enough for several chunks */
+    ccase big = {7, 32, 28, 28, 32, 3, 3, 1, 1, 1, 1, 0, 0};
+    ran += run_case(&big, 0, 1);
+    ran += run_case(&big, 1, 1);
+    ccase vae = {3, 64, 7, 7, 64, 3, 3, 2, 2, 1, 1, 1, 1};
+    ran += run_case(&vae, 1, 1);
+    printf("reference: %d geometries\n", ran);
+    CHECK(ran == 111, "%d geometries ran, expected all 111", ran);
+}
+
+/* ---- a small conv net step: threads, allocations ---------------------------------- */
+typedef struct net {
+    td_params *p;
+    td_conv2d_layer c1, c2;
+    td_conv_transpose2d_layer t1;
+    td_linear_layer fc;
+} net;
+
+static void net_init(net *m) {
+    m->p = td_params_create();
+    td_conv2d_layer_init(&m->c1, m->p, "c1", 1, 32, 3, 2, 1, TD_INIT_PYTORCH);
+    td_conv2d_layer_init(&m->c2, m->p, "c2", 32, 64, 3, 2, 1, TD_INIT_PYTORCH);
+    td_conv_transpose2d_layer_init(&m->t1, m->p, "t1", 64, 32, 3, 2, 1, 1, TD_INIT_PYTORCH);
+    td_linear_layer_init(&m->fc, m->p, "fc", 32 * 7 * 7, 10, TD_INIT_PYTORCH);
+    td_rng r;
+    td_rng_init(&r, 5);
+    td_params_finalize(m->p, &r);
+}
+
+/* x [16, 1, 28, 28] -> conv s2 -> conv s2 -> convT s2 -> pool -> fc ->
+ * cross-entropy: every new op, forward and backward. */
+static double net_step(net *m, td_tape *t, const td_tensor *x, const td_tensor *labels) {
+    td_tape_reset(t);
+    td_params_zero_grad(m->p);
+    td_var *h = td_relu(t, td_conv2d_layer_forward(t, &m->c1, td_const(t, *x)));
+    h = td_relu(t, td_conv2d_layer_forward(t, &m->c2, h));               /* [16, 64, 7, 7] */
+    h = td_relu(t, td_conv_transpose2d_layer_forward(t, &m->t1, h));     /* [16, 32, 14, 14] */
+    h = td_max_pool2d(t, td_upsample2d(t, h, 2), 4, 4);                  /* [16, 32, 7, 7] */
+    h = td_reshape(t, h, TD_SHAPE(16, 32 * 7 * 7));
+    td_var *loss = td_cross_entropy(t, td_linear_layer_forward(t, &m->fc, h), td_const(t, *labels));
+    td_backward(t, loss);
+    return loss->value.data[0];
+}
+
+static void test_threads_and_allocs(void) {
+    td_tensor x = td_tensor_zeros(TD_SHAPE(16, 1, 28, 28)), labels = td_tensor_zeros(TD_SHAPE(16));
+    td_rng r;
+    td_rng_init(&r, 9);
+    td_rng_uniform(&r, x.data, x.size, 0, 1);
+    for (int64_t i = 0; i < 16; i++) labels.data[i] = (td_real)(i % 10);
+    td_real *grads[2];
+    double loss[2];
+    for (int run = 0; run < 2; run++) {
+#ifdef _OPENMP
+        omp_set_num_threads(run + 1);
+#endif
+        net m;
+        net_init(&m);
+        td_tape *t = td_tape_create();
+        int64_t allocs = 0;
+        for (int step = 0; step < 3; step++) {
+            const int64_t before = td_alloc_count();
+            loss[run] = net_step(&m, t, &x, &labels);
+            if (step == 2) allocs = td_alloc_count() - before;
+        }
+        CHECK(allocs == 0, "%d thread(s): the third step made %lld allocations", run + 1, (long long)allocs);
+        grads[run] = malloc(sizeof(td_real) * (size_t)m.p->total);
+        memcpy(grads[run], m.p->grads, sizeof(td_real) * (size_t)m.p->total);
+        if (run == 1)
+            CHECK(memcmp(grads[0], grads[1], sizeof(td_real) * (size_t)m.p->total) == 0 && loss[0] == loss[1],
+                  "1 and 2 threads give different gradients or losses (%.17g, %.17g)", loss[0], loss[1]);
+        td_tape_destroy(t);
+        td_params_destroy(m.p);
+    }
+#ifdef _OPENMP
+    omp_set_num_threads(2);
+#endif
+    free(grads[0]);
+    free(grads[1]);
+    td_tensor_release(&x);
+    td_tensor_release(&labels);
+}
+
+/* ---- reshape between conv and dense parts, with gradients -------------------------- */
+static td_var *flatten_and_back(td_tape *t, td_gc *g, void *ctx) {
+    (void)ctx;
+    td_var *x = td_gc_input(g, t, TD_SHAPE(2, 3, 4, 5), TD_GC_ANY, 1);
+    td_var *w = td_gc_input(g, t, TD_SHAPE(2, 3, 3, 3), TD_GC_ANY, 1);
+    td_var *flat = td_reshape(t, td_conv2d(t, x, w, NULL, 1, 1), TD_SHAPE(2, 2 * 4 * 5));
+    td_var *back = td_reshape(t, td_tanh(t, flat), TD_SHAPE(2, 2, 4, 5));
+    return td_conv_transpose2d(t, back, td_gc_input(g, t, TD_SHAPE(2, 1, 2, 2), TD_GC_ANY, 1), NULL, 2, 0, 1);
+}
+
+static void test_reshape(void) {
+    td_gc_result r = td_gradcheck_fn(flatten_and_back, NULL, 1e-6, 3);
+    CHECK(r.pass && r.n_checked == 120 + 54 + 8, "conv -> flatten -> tanh -> unflatten -> convT: "
+          "max_rel %.3g over %lld", r.max_rel, (long long)r.n_checked);
+}
+
+/* ---- initialization: PyTorch's bounds (fan_in = w.shape[1] * k * k) ----------------- */
+static void check_uniform(const td_var *v, double bound, const char *what) {
+    double lo = 0, hi = 0, sq = 0;
+    for (int64_t i = 0; i < v->value.size; i++) {
+        const double a = v->value.data[i];
+        lo = fmin(lo, a), hi = fmax(hi, a), sq += a * a;
+    }
+    const double rms = sqrt(sq / (double)v->value.size);
+    CHECK(lo >= -bound && hi <= bound, "%s: values in [%g, %g], expected U(+-%g)", what, lo, hi, bound);
+    if (v->value.size < 1000) return; /* a bias: too few values for the spread */
+    CHECK(hi > 0.99 * bound && lo < -0.99 * bound, "%s: values in [%g, %g], expected U(+-%g)", what,
+          lo, hi, bound);
+    CHECK(fabs(rms - bound / sqrt(3)) < 0.02 * bound, "%s: rms %g, expected %g", what, rms, bound / sqrt(3));
+}
+
+static void test_init(void) {
+    td_params *p = td_params_create();
+    td_conv2d_layer c;
+    td_conv_transpose2d_layer ct;
+    td_conv2d_layer_init(&c, p, "c", 32, 64, 3, 2, 1, TD_INIT_PYTORCH);
+    td_conv_transpose2d_layer_init(&ct, p, "ct", 64, 16, 3, 2, 1, 1, TD_INIT_PYTORCH);
+    td_rng r;
+    td_rng_init(&r, 11);
+    td_params_finalize(p, &r);
+    CHECK(c.w->value.shape.d[0] == 64 && c.w->value.shape.d[1] == 32, "conv weight is [out, in, k, k]");
+    CHECK(ct.w->value.shape.d[0] == 64 && ct.w->value.shape.d[1] == 16, "convT weight is [in, out, k, k]");
+    check_uniform(c.w, 1 / sqrt(32 * 9.0), "conv2d w");
+    check_uniform(c.b, 1 / sqrt(32 * 9.0), "conv2d b");
+    check_uniform(ct.w, 1 / sqrt(16 * 9.0), "conv_transpose2d w");
+    check_uniform(ct.b, 1 / sqrt(16 * 9.0), "conv_transpose2d b");
+    td_params_destroy(p);
+}
+
+int main(void) {
+    test_against_reference();
+    test_threads_and_allocs();
+    test_reshape();
+    test_init();
+    return check_done("conv");
+}

@@ -1,0 +1,200 @@
+/* bench_conv: forward + backward time of the convolutions of the Keras VAE
+ * example's encoder and decoder at batch 128, and how much of it is GEMM.
+ *
+ *   bench_conv [--threads N] [--reps R] [--batch B]
+ *
+ * Runs the kernels of tensor/conv.h as the ops call them (conv2d: forward,
+ * then the input and weight gradients in one pass, and the bias gradient;
+ * conv_transpose2d: forward = conv2d's input gradient, plus a bias;
+ * backward = conv2d's forward into dx and the weight gradient in one pass,
+ * and the bias gradient). The first conv's input is data:
+ * no input gradient, as in the model. The GEMM share comes from the same
+ * td_gemm calls (shapes, chunks, transposes) replayed alone on the same
+ * buffers. Figures are medians over R repetitions, wall clock and this
+ * thread's CPU time (on a shared machine the CPU time is the steadier one
+ * at 1 thread). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tensor/conv.h"
+#include "tensor/gemm.h"
+#include "tensor/random.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+typedef struct layer {
+    const char *name;
+    int transpose;
+    int64_t cin, cout, h, w, stride, pad, out_pad;
+    int input_grad;
+} layer;
+
+static const layer layers[] = {
+    {"enc conv  1->32 s2 p1 28x28", 0, 1, 32, 28, 28, 2, 1, 0, 0},
+    {"enc conv 32->64 s2 p1 14x14", 0, 32, 64, 14, 14, 2, 1, 0, 1},
+    {"dec convT 64->64 s2 p1 op1 7x7", 1, 64, 64, 7, 7, 2, 1, 1, 1},
+    {"dec convT 64->32 s2 p1 op1 14x14", 1, 64, 32, 14, 14, 2, 1, 1, 1},
+    {"dec convT 32->1 s1 p1 28x28", 1, 32, 1, 28, 28, 1, 1, 0, 1},
+};
+#define N_LAYERS ((int)(sizeof layers / sizeof layers[0]))
+
+typedef struct bufs {
+    td_conv_geom g;
+    td_real *x, *y, *w, *b, *dx, *dy, *dw, *db, *scratch;
+} bufs;
+
+static double wall(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+static double cpu(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static td_real *filled(int64_t n, td_rng *r) {
+    td_real *p = td_alloc(sizeof(td_real) * (size_t)n);
+    td_rng_uniform(r, p, n, -0.5, 0.5);
+    return p;
+}
+
+/* The geometry (image side = the larger one) and buffers of a layer. */
+static void setup(const layer *l, int64_t batch, bufs *B, td_rng *r) {
+    const int64_t k = 3;
+    int64_t oh, ow;
+    if (!l->transpose) {
+        oh = (l->h + 2 * l->pad - k) / l->stride + 1, ow = (l->w + 2 * l->pad - k) / l->stride + 1;
+        B->g = (td_conv_geom){batch, l->cin, l->h, l->w, l->cout, oh, ow, k, k,
+                              l->stride, l->stride, l->pad, l->pad};
+    } else {
+        oh = (l->h - 1) * l->stride - 2 * l->pad + k + l->out_pad, ow = oh;
+        B->g = (td_conv_geom){batch, l->cout, oh, ow, l->cin, l->h, l->w, k, k,
+                              l->stride, l->stride, l->pad, l->pad};
+    }
+    const td_conv_geom *g = &B->g;
+    const int64_t img = g->n * g->c * g->h * g->w, cols = g->n * g->o * g->oh * g->ow;
+    const int64_t nx = l->transpose ? cols : img, ny = l->transpose ? img : cols;
+    const int64_t nb = l->transpose ? g->c : g->o;
+    B->x = filled(nx, r), B->dx = filled(nx, r), B->y = filled(ny, r), B->dy = filled(ny, r);
+    B->w = filled(g->o * g->c * 9, r), B->dw = filled(g->o * g->c * 9, r);
+    B->b = filled(nb, r), B->db = filled(nb, r);
+    B->scratch = filled(td_conv_scratch_size(g), r);
+}
+
+static void forward(const layer *l, bufs *B) {
+    const td_conv_geom *g = &B->g;
+    if (!l->transpose) {
+        td_conv_forward(g, B->x, B->w, B->b, B->y, B->scratch);
+    } else {
+        memset(B->y, 0, sizeof(td_real) * (size_t)(g->n * g->c * g->h * g->w));
+        td_conv_backward_data(g, B->x, B->w, B->y, B->scratch);
+        td_conv_bias_add(g->n, g->c, g->h * g->w, B->b, B->y);
+    }
+}
+
+static void backward(const layer *l, bufs *B) {
+    const td_conv_geom *g = &B->g;
+    td_real *dx = l->input_grad ? B->dx : NULL;
+    if (!l->transpose) {
+        td_conv2d_backward(g, B->x, B->dy, B->w, dx, B->dw, B->scratch);
+        td_conv_bias_grad(g->n, g->o, g->oh * g->ow, B->dy, B->db);
+    } else {
+        td_conv_transpose2d_backward(g, B->dy, B->x, B->w, dx, B->dw, B->scratch);
+        td_conv_bias_grad(g->n, g->c, g->h * g->w, B->dy, B->db);
+    }
+}
+
+/* The GEMMs of one lowering, chunk by chunk, as tensor/conv.c issues them:
+ * kind 0 forward (W col), 1 input gradient (W^T G), 2 weight gradient. */
+static void gemms(const td_conv_geom *g, int kind, bufs *B) {
+    const int64_t K = g->c * g->kh * g->kw, chunk = td_conv_chunk(g), op = g->oh * g->ow;
+    td_real *col = B->scratch, *G = B->scratch + chunk * K * op;
+    for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {
+        const int64_t cn = g->n - n0 < chunk ? g->n - n0 : chunk, P = cn * op;
+        if (kind == 0) td_gemm(0, 0, g->o, P, K, 1, B->w, K, col, P, 0, G, P);
+        if (kind == 1) td_gemm(1, 0, K, P, g->o, 1, B->w, K, G, P, 0, col, P);
+        if (kind == 2) td_gemm(0, 1, g->o, K, P, 1, G, P, col, P, 1, B->dw, K);
+    }
+}
+
+/* The GEMMs of a layer's forward and backward, in the order the ops run them. */
+static void layer_gemms(const layer *l, bufs *B) {
+    gemms(&B->g, l->transpose ? 1 : 0, B);
+    if (l->input_grad) gemms(&B->g, l->transpose ? 0 : 1, B);
+    gemms(&B->g, 2, B);
+}
+
+/* Multiply-adds of one pass (the forward; each gradient costs the same). */
+static double macs(const td_conv_geom *g) {
+    return (double)g->n * g->o * g->oh * g->ow * g->c * g->kh * g->kw;
+}
+
+int main(int argc, char **argv) {
+    int threads = 1, reps = 7;
+    int64_t batch = 128;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--batch")) batch = atoll(argv[i + 1]);
+    }
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#endif
+    td_rng r;
+    td_rng_init(&r, 1);
+    bufs B[N_LAYERS];
+    for (int i = 0; i < N_LAYERS; i++) setup(&layers[i], batch, &B[i], &r);
+    /* [layer][0 fwd wall, 1 bwd wall, 2 gemm wall, 3 fwd cpu, 4 bwd cpu, 5 gemm cpu][rep] */
+    double *t = calloc((size_t)(N_LAYERS * 6 * reps), sizeof(double));
+#define T(l, k, rep) t[((l) * 6 + (k)) * reps + (rep)]
+    for (int rep = -1; rep < reps; rep++) /* rep -1 warms up */
+        for (int i = 0; i < N_LAYERS; i++) {
+            double w0 = wall(), c0 = cpu();
+            forward(&layers[i], &B[i]);
+            double w1 = wall(), c1 = cpu();
+            backward(&layers[i], &B[i]);
+            double w2 = wall(), c2 = cpu();
+            layer_gemms(&layers[i], &B[i]);
+            double w3 = wall(), c3 = cpu();
+            if (rep < 0) continue;
+            T(i, 0, rep) = w1 - w0, T(i, 1, rep) = w2 - w1, T(i, 2, rep) = w3 - w2;
+            T(i, 3, rep) = c1 - c0, T(i, 4, rep) = c2 - c1, T(i, 5, rep) = c3 - c2;
+        }
+    printf("batch %lld, %d thread(s), median of %d; ms (wall / this thread's CPU)\n",
+           (long long)batch, threads, reps);
+    printf("%-34s %15s %15s %15s %8s %7s\n", "layer", "forward", "backward", "gemm alone",
+           "share", "GFLOP/s");
+    double sum[6] = {0}, total_macs = 0, fwd_macs = 0;
+    for (int i = 0; i < N_LAYERS; i++) {
+        double med[6];
+        for (int k = 0; k < 6; k++) {
+            qsort(&T(i, k, 0), (size_t)reps, sizeof(double), cmp_double);
+            med[k] = 1e3 * T(i, k, reps / 2);
+            sum[k] += med[k];
+        }
+        /* forward, weight gradient and (but for the first) input gradient */
+        const double m = macs(&B[i].g) * (2 + layers[i].input_grad);
+        total_macs += m;
+        fwd_macs += macs(&B[i].g);
+        printf("%-34s %7.2f/%7.2f %7.2f/%7.2f %7.2f/%7.2f %7.0f%% %7.1f\n", layers[i].name, med[0],
+               med[3], med[1], med[4], med[2], med[5], 100 * med[5] / (med[3] + med[4]),
+               2 * m / (1e6 * (med[0] + med[1])));
+    }
+    printf("%-34s %7.2f/%7.2f %7.2f/%7.2f %7.2f/%7.2f %7.0f%% %7.1f\n", "all five", sum[0], sum[3],
+           sum[1], sum[4], sum[2], sum[5], 100 * sum[5] / (sum[3] + sum[4]),
+           2 * total_macs / (1e6 * (sum[0] + sum[1])));
+    printf("%.3g GFLOP per forward+backward (%.2f M multiply-adds per image forward)\n",
+           2 * total_macs / 1e9, fwd_macs / 1e6 / (double)batch);
+    free(t);
+    return 0;
+}

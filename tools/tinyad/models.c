@@ -1,0 +1,341 @@
+/* The model kinds of the command line, one row each (see models.h): the
+ * kind's options and their checks, and an adapter from cli_config to the
+ * model file's own API. */
+#include "models.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/dae.h"
+#include "models/sae.h"
+#include "models/vae.h"
+
+/* The kind's own options in c (cli_config.model, laid out by its table). */
+#define KIND_OPTIONS(type, c) ((const type *)(const void *)(c)->model.bytes)
+#define TABLE(t) {t, (int)(sizeof t / sizeof *t)}
+
+/* ---- vae ------------------------------------------------------------------- */
+
+typedef struct vae_options {
+    char gauss_var[16];
+    double beta;
+    int64_t warmup, samples, iw_k;
+} vae_options;
+_Static_assert(sizeof(vae_options) <= CLI_MODEL_OPTIONS_SIZE, "vae options do not fit");
+
+static const cli_opt vae_opts[] = {
+    CLI_STR(vae_options, "gauss-var", gauss_var, "learned", OPT_TRAIN, 1, NULL,
+            "gaussian variance: 'learned' (per pixel) or a fixed log-variance, e.g. -4"),
+    CLI_NUM(vae_options, beta, T_REAL, "1", 0, 0, OPT_TRAIN, "weight of the KL term"),
+    CLI_NUM(vae_options, warmup, T_INT, "0", 0, 0, OPT_TRAIN, "epochs over which beta ramps up from 0"),
+    {"samples", T_INT, offsetof(vae_options, samples), 0, "1", 1, 0, OPT_TRAIN, 1, NULL,
+     "samples of z per datapoint in the ELBO", 1 << 20},
+    {"iw-k", T_INT, offsetof(vae_options, iw_k), 0, "0", 0, 0, OPT_TRAIN, 1, NULL,
+     "train on the IWAE bound with K samples (0: the ELBO)", 1 << 20},
+};
+
+static int vae_check(const cli_config *c, char *why, size_t len) {
+    const vae_options *o = KIND_OPTIONS(vae_options, c);
+    char *end;
+    if (!strcmp(c->hidden, "none"))
+        snprintf(why, len, "--hidden none: the vae needs at least one hidden layer");
+    else if (strcmp(o->gauss_var, "learned") &&
+             (!o->gauss_var[0] || !isfinite(strtod(o->gauss_var, &end)) || *end))
+        snprintf(why, len, "--gauss-var: '%s' is neither 'learned' nor a number", o->gauss_var);
+    else if (o->iw_k == 1)
+        snprintf(why, len, "--iw-k 1 is the ELBO: use 0 (ELBO) or K >= 2");
+    else if (o->samples > 1 && o->iw_k > 1)
+        snprintf(why, len, "--samples and --iw-k are alternatives: give one of them");
+    else
+        return 0;
+    return 1;
+}
+
+static void *vae_create(const cli_config *c, int64_t input, td_params *p) {
+    const vae_options *o = KIND_OPTIONS(vae_options, c);
+    td_vae_config vc = td_vae_defaults();
+    vc.input = input;
+    vc.n_hidden = cli_parse_hidden(c->hidden, vc.hidden, TD_VAE_MAX_HIDDEN);
+    vc.act = (td_activation)td_activation_parse(c->activation);
+    vc.latent = c->latent;
+    vc.lik = (td_likelihood)td_likelihood_parse(c->likelihood);
+    vc.learn_var = !strcmp(o->gauss_var, "learned");
+    vc.fixed_logvar = vc.learn_var ? 0 : strtod(o->gauss_var, NULL);
+    vc.samples = (int)o->samples;
+    vc.iw_k = (int)o->iw_k;
+    vc.beta = o->beta;
+    vc.warmup = (int)o->warmup;
+    if ((int)vc.act < 0 || (int)vc.lik < 0) {
+        td_set_error("vae: unknown activation '%s' or likelihood '%s'", c->activation, c->likelihood);
+        return NULL;
+    }
+    td_vae *m = td_alloc_zero(sizeof *m);
+    if (td_vae_init(m, p, &vc)) {
+        td_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static void vae_destroy(void *m) { td_free(m); }
+
+static td_var *vae_train_loss(void *m, td_tape *t, td_var *x, td_rng *rng, int64_t epoch,
+                              cli_terms *terms) {
+    td_vae *v = m;
+    td_vae_terms vt;
+    td_var *loss = td_vae_loss(t, v, x, rng, td_vae_beta(&v->cfg, epoch), &vt);
+    *terms = (cli_terms){vt.loss, vt.recon, vt.kl};
+    return loss;
+}
+
+static void vae_eval_batch(void *m, td_tape *t, const td_tensor *x, td_rng *rng, cli_terms *terms) {
+    td_vae_terms vt;
+    td_vae_elbo_batch(t, m, x, rng, &vt);
+    *terms = (cli_terms){vt.loss, vt.recon, vt.kl};
+}
+
+static int64_t vae_latent(void *m) { return ((td_vae *)m)->cfg.latent; }
+
+static td_var *vae_encode(void *m, td_tape *t, td_var *x) {
+    td_var *mu, *lv;
+    td_no_grad ng = td_no_grad_begin(t);
+    td_vae_encode(t, m, x, &mu, &lv);
+    td_no_grad_end(ng);
+    return mu;
+}
+
+static td_var *vae_decode(void *m, td_tape *t, td_var *z) { return td_vae_decode(t, m, z); }
+
+static td_var *vae_reconstruct(void *m, td_tape *t, td_var *x) { return td_vae_reconstruct(t, m, x); }
+
+static td_var *vae_sample(void *m, td_tape *t, int64_t n, td_rng *rng) { return td_vae_sample(t, m, n, rng); }
+
+static double vae_beta(void *m, int64_t epoch) { return td_vae_beta(&((td_vae *)m)->cfg, epoch); }
+
+static void vae_iw_nll(void *m, td_tape *t, const td_tensor *x, int64_t k, td_rng *rng, double *out) {
+    td_vae_iw_nll(t, m, x, k, rng, out);
+}
+
+static const cli_model vae_row = {
+    .kind = "vae", .summary = "variational autoencoder (Kingma & Welling)", .reg_name = "kl",
+    .opts = TABLE(vae_opts), .check = vae_check,
+    .tiny = "hidden = 5\nactivation = tanh\nlatent = 2\n",
+    .create = vae_create, .destroy = vae_destroy, .train_loss = vae_train_loss,
+    .eval_batch = vae_eval_batch, .beta = vae_beta, .latent = vae_latent, .encode = vae_encode,
+    .reconstruct = vae_reconstruct, .decode = vae_decode, .sample = vae_sample, .iw_nll = vae_iw_nll,
+};
+
+/* ---- ae, dae, sae ---------------------------------------------------------------
+ * One adapter for the three: each wraps a td_ae (the network), and the
+ * model files give the loss. Their losses are per image; the CLI wants
+ * batch sums. --latent is the code size, --likelihood bernoulli|gaussian
+ * picks the BCE|MSE reconstruction. */
+
+typedef struct dae_options {
+    char noise[24]; /* masking | gaussian | salt-and-pepper */
+    double noise_level;
+} dae_options;
+
+typedef struct sae_options {
+    char sparsity[8]; /* kl | l1 */
+    double sparsity_weight, sparsity_target;
+} sae_options;
+_Static_assert(sizeof(dae_options) <= CLI_MODEL_OPTIONS_SIZE && sizeof(sae_options) <= CLI_MODEL_OPTIONS_SIZE,
+               "autoencoder options do not fit");
+
+static const cli_opt dae_opts[] = {
+    CLI_STR(dae_options, "noise", noise, "masking", OPT_TRAIN, 1, "masking|gaussian|salt-and-pepper",
+            "corruption of the inputs"),
+    {"noise-level", T_REAL, offsetof(dae_options, noise_level), 0, "0.3", 0, 0, OPT_TRAIN, 1, NULL,
+     "fraction masked or flipped (masking, salt-and-pepper), or the Gaussian sd", 0},
+};
+
+static const cli_opt sae_opts[] = {
+    CLI_STR(sae_options, "sparsity", sparsity, "kl", OPT_TRAIN, 1, "kl|l1",
+            "KL(rho || mean activation) on sigmoid codes, or L1 on relu codes"),
+    {"sparsity-weight", T_REAL, offsetof(sae_options, sparsity_weight), 0, "3", 0, 0, OPT_TRAIN, 1,
+     NULL, "weight of the sparsity penalty (beta for kl, lambda for l1)", 0},
+    {"sparsity-target", T_REAL, offsetof(sae_options, sparsity_target), 0, "0.05", 0, 1, OPT_TRAIN, 1,
+     NULL, "target mean activation rho (kl), in (0, 1)", 0},
+};
+
+static int dae_check(const cli_config *c, char *why, size_t len) {
+    const dae_options *o = KIND_OPTIONS(dae_options, c);
+    if (!strcmp(o->noise, "gaussian") || o->noise_level <= 1) return 0;
+    snprintf(why, len, "--noise-level %g: %s noise corrupts a fraction of the inputs, at most 1",
+             o->noise_level, o->noise);
+    return 1;
+}
+
+static int sae_check(const cli_config *c, char *why, size_t len) {
+    const sae_options *o = KIND_OPTIONS(sae_options, c);
+    if (o->sparsity_target < 1) return 0;
+    snprintf(why, len, "--sparsity-target %g: a mean sigmoid activation is below 1", o->sparsity_target);
+    return 1;
+}
+
+typedef struct cli_ae {
+    char kind; /* 'a', 'd', 's' */
+    td_ae *net;
+    union { td_ae ae; td_dae dae; td_sae sae; } u;
+} cli_ae;
+
+static void *ae_family_create(const cli_config *c, int64_t input, td_params *p, char kind) {
+    td_ae_config ac = td_ae_defaults();
+    ac.input = input;
+    ac.n_hidden = cli_parse_hidden(c->hidden, ac.hidden, TD_AE_MAX_HIDDEN);
+    ac.act = (td_activation)td_activation_parse(c->activation);
+    ac.code = c->latent;
+    ac.recon = !strcmp(c->likelihood, "gaussian") ? TD_RECON_MSE : TD_RECON_BCE;
+    if (ac.n_hidden < 0 || (int)ac.act < 0) {
+        td_set_error("%s: bad --hidden '%s' or --activation '%s'", c->kind, c->hidden, c->activation);
+        return NULL;
+    }
+    cli_ae *m = td_alloc_zero(sizeof *m);
+    m->kind = kind;
+    int rc;
+    if (kind == 'd') {
+        const dae_options *o = KIND_OPTIONS(dae_options, c);
+        td_dae_config dc = td_dae_defaults();
+        dc.ae = ac;
+        dc.noise = (td_noise_kind)td_noise_parse(o->noise);
+        dc.level = o->noise_level;
+        rc = td_dae_init(&m->u.dae, p, &dc);
+        m->net = &m->u.dae.ae;
+    } else if (kind == 's') {
+        const sae_options *o = KIND_OPTIONS(sae_options, c);
+        td_sae_config sc = td_sae_defaults();
+        sc.kind = (td_sparsity_kind)td_sparsity_parse(o->sparsity);
+        /* the KL penalty reads codes as firing probabilities; L1 wants exact zeros */
+        ac.code_act = sc.kind == TD_SPARSE_KL ? TD_ACT_SIGMOID : TD_ACT_RELU;
+        sc.ae = ac;
+        sc.weight = o->sparsity_weight;
+        sc.rho = o->sparsity_target;
+        rc = td_sae_init(&m->u.sae, p, &sc);
+        m->net = &m->u.sae.ae;
+    } else {
+        rc = td_ae_init(&m->u.ae, p, &ac);
+        m->net = &m->u.ae;
+    }
+    if (rc) {
+        td_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static void *ae_create(const cli_config *c, int64_t input, td_params *p) {
+    return ae_family_create(c, input, p, 'a');
+}
+static void *dae_create(const cli_config *c, int64_t input, td_params *p) {
+    return ae_family_create(c, input, p, 'd');
+}
+static void *sae_create(const cli_config *c, int64_t input, td_params *p) {
+    return ae_family_create(c, input, p, 's');
+}
+
+static td_var *ae_family_loss(cli_ae *m, td_tape *t, td_var *x, td_rng *rng, cli_terms *terms) {
+    td_ae_terms at;
+    td_var *loss = m->kind == 'd' ? td_dae_loss(t, &m->u.dae, x, rng, &at, NULL)
+                 : m->kind == 's' ? td_sae_loss(t, &m->u.sae, x, &at)
+                                  : td_ae_loss(t, &m->u.ae, x, &at);
+    const double b = (double)td_tensor_rows_count(&x->value);
+    *terms = (cli_terms){at.loss * b, at.recon * b, at.reg * b};
+    return td_mul_scalar(t, loss, (td_real)b);
+}
+
+static td_var *ae_train_loss(void *m, td_tape *t, td_var *x, td_rng *rng, int64_t epoch,
+                             cli_terms *terms) {
+    (void)epoch;
+    return ae_family_loss(m, t, x, rng, terms);
+}
+
+/* The DAE's test figure is its denoising loss (corrupted in, clean out). */
+static void ae_eval_batch(void *m, td_tape *t, const td_tensor *x, td_rng *rng, cli_terms *terms) {
+    td_no_grad ng = td_no_grad_begin(t);
+    ae_family_loss(m, t, td_const(t, *x), rng, terms);
+    td_no_grad_end(ng);
+}
+
+static void ae_destroy(void *m) { td_free(m); }
+
+static int64_t ae_latent(void *m) { return ((cli_ae *)m)->net->cfg.code; }
+
+static td_var *ae_encode(void *m, td_tape *t, td_var *x) {
+    td_no_grad ng = td_no_grad_begin(t);
+    td_var *h = td_ae_encode(t, ((cli_ae *)m)->net, x);
+    td_no_grad_end(ng);
+    return h;
+}
+
+static td_var *ae_reconstruct(void *m, td_tape *t, td_var *x) {
+    return td_ae_reconstruct(t, ((cli_ae *)m)->net, x);
+}
+
+static td_var *dae_corrupt(void *m, td_tape *t, td_var *x, td_rng *rng) {
+    const td_dae *d = &((cli_ae *)m)->u.dae;
+    return td_dae_corrupt(t, d->cfg.noise, d->cfg.level, x, rng);
+}
+
+static int64_t sae_filters(void *m, td_real *out) {
+    const td_ae *net = ((cli_ae *)m)->net;
+    if (!out) return td_dim(net->enc.layers[0].w, 0);
+    return td_ae_filters(net, out);
+}
+
+static int sae_eval_extra(void *m, td_tape *t, const td_tensor *x, const char **names, double *values) {
+    td_sae_figures f;
+    td_sae_eval(t, &((cli_ae *)m)->u.sae, x, 128, &f);
+    static const char *n[] = {"mean_activation", "mean_abs_code", "near_zero_values", "near_zero_units",
+                              "unit_mean_min", "unit_mean_max"};
+    const double v[] = {f.mean_act, f.mean_abs, f.near_zero, f.dead_units, f.rho_min, f.rho_max};
+    for (int i = 0; i < 6; i++) names[i] = n[i], values[i] = v[i];
+    return 6;
+}
+
+/* What the three rows share; each adds its own options, checks and parts. */
+#define AE_FAMILY                                                                                  \
+    .destroy = ae_destroy, .train_loss = ae_train_loss, .eval_batch = ae_eval_batch,             \
+    .latent = ae_latent, .encode = ae_encode, .reconstruct = ae_reconstruct
+
+static const cli_model ae_row = {
+    .kind = "ae", .summary = "bottleneck autoencoder", .reg_name = "reg",
+    .tiny = "hidden = 4\nactivation = tanh\nlatent = 2\nlikelihood = gaussian\n",
+    .create = ae_create, AE_FAMILY,
+};
+
+static const cli_model dae_row = {
+    .kind = "dae", .summary = "denoising autoencoder", .reg_name = "reg",
+    .opts = TABLE(dae_opts), .check = dae_check,
+    .tiny = "hidden = 4\nactivation = tanh\nlatent = 3\n",
+    .create = dae_create, AE_FAMILY, .corrupt = dae_corrupt,
+};
+
+static const cli_model sae_row = {
+    .kind = "sae", .summary = "sparse autoencoder", .reg_name = "sparsity",
+    .opts = TABLE(sae_opts), .check = sae_check,
+    .tiny = "hidden = 4\nactivation = tanh\nlatent = 6\n",
+    .create = sae_create, AE_FAMILY, .filters = sae_filters, .eval_extra = sae_eval_extra,
+};
+
+/* ---- the rows ---------------------------------------------------------------- */
+
+const cli_model *const cli_models[] = {&vae_row, &ae_row, &dae_row, &sae_row};
+const int cli_n_models = (int)(sizeof cli_models / sizeof *cli_models);
+
+const cli_model *cli_model_find(const char *kind) {
+    for (int i = 0; i < cli_n_models; i++)
+        if (!strcmp(cli_models[i]->kind, kind)) return cli_models[i];
+    return NULL;
+}
+
+const char *cli_model_kinds(void) {
+    static char list[256];
+    if (!list[0])
+        for (int i = 0; i < cli_n_models; i++) {
+            const size_t n = strlen(list);
+            snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", cli_models[i]->kind);
+        }
+    return list;
+}
