@@ -16,16 +16,19 @@ static const td_kernel_set *const sets[TD_ISA_COUNT] = {
     [TD_ISA_AVX512] = &td_kernel_set_avx512,
 };
 static const char *const names[TD_ISA_COUNT] = {"sse2", "avx2", "avx512"};
+#define BASELINE_SET (&td_kernel_set_sse2)
 #else
 #define HAVE_X86_PATHS 0
 extern const td_kernel_set td_kernel_set_generic;
 static const td_kernel_set *const sets[TD_ISA_COUNT] = {[TD_ISA_SSE2] = &td_kernel_set_generic};
 static const char *const names[TD_ISA_COUNT] = {"generic", "avx2", "avx512"};
+#define BASELINE_SET (&td_kernel_set_generic)
 #endif
 
 /* Valid before the constructor runs too (another constructor may call a
- * kernel): the baseline runs everywhere. */
-const td_kernel_set *td_kernels = sets[TD_ISA_SSE2];
+ * kernel): the baseline runs everywhere. (BASELINE_SET rather than
+ * sets[TD_ISA_SSE2]: clang wants an address constant here.) */
+const td_kernel_set *td_kernels = BASELINE_SET;
 static td_isa active = TD_ISA_SSE2;
 
 /* The CPU, and the operating system (which must save the wider registers
