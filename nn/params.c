@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../tensor/kernels.h"
+
 td_params *td_params_create(void) {
     td_params *p = td_alloc_zero(sizeof *p);
     p->cap = 16;
@@ -104,7 +106,7 @@ void td_params_finalize(td_params *p, td_rng *r) {
 
 void td_params_zero_grad(td_params *p) {
     TD_ASSERT(p->finalized, "td_params_zero_grad before td_params_finalize");
-    memset(p->grads, 0, sizeof(td_real) * (size_t)p->total);
+    td_k_zero(p->grads, p->total); /* parallel, each thread its own part (kernels.h) */
 }
 
 td_var *td_params_get(const td_params *p, const char *name) {

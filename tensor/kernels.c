@@ -531,6 +531,8 @@ int TD_ISA_FN(td_k_all_finite)(const td_tensor *a) {
     return !bad;
 }
 
+void TD_ISA_FN(td_k_zero)(td_real *x, int64_t n) { PAR_FOR(i, n, x[i] = 0;); }
+
 /* ---- optimizer updates ---------------------------------------------------
  * One fused loop over the contiguous parameter, gradient and moment blocks;
  * elementwise, so the thread split cannot change a bit (PAR_FOR gives each

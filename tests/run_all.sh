@@ -24,7 +24,8 @@
 # any crashing input in build-fuzz/artifacts/.
 set -eu
 cd "$(dirname "$0")/.."
-./scripts/install-missing gcc meson ninja-build pkg-config zlib1g-dev
+# Open MPI: the multi-process tests of nn/dist.h (tests/test_dist.c)
+./scripts/install-missing gcc meson ninja-build pkg-config zlib1g-dev openmpi-bin libopenmpi-dev
 jobs=$(nproc 2>/dev/null || echo 2)
 
 run_pass() { # name, build dir, meson setup options...
