@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "timing.h"
 #include "tensor/conv.h"
 #include "tensor/gemm.h"
 #include "tensor/random.h"
@@ -47,21 +48,11 @@ typedef struct bufs {
     td_real *x, *y, *w, *b, *dx, *dy, *dw, *db, *scratch;
 } bufs;
 
-static double wall(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 static double cpu(void) {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static td_real *filled(int64_t n, td_rng *r) {
     td_real *p = td_alloc(sizeof(td_real) * (size_t)n);
     td_rng_uniform(r, p, n, -0.5, 0.5);
@@ -159,13 +150,13 @@ int main(int argc, char **argv) {
 #define T(l, k, rep) t[((l) * 6 + (k)) * reps + (rep)]
     for (int rep = -1; rep < reps; rep++) /* rep -1 warms up */
         for (int i = 0; i < N_LAYERS; i++) {
-            double w0 = wall(), c0 = cpu();
+            double w0 = bench_now(), c0 = cpu();
             forward(&layers[i], &B[i]);
-            double w1 = wall(), c1 = cpu();
+            double w1 = bench_now(), c1 = cpu();
             backward(&layers[i], &B[i]);
-            double w2 = wall(), c2 = cpu();
+            double w2 = bench_now(), c2 = cpu();
             layer_gemms(&layers[i], &B[i]);
-            double w3 = wall(), c3 = cpu();
+            double w3 = bench_now(), c3 = cpu();
             if (rep < 0) continue;
             T(i, 0, rep) = w1 - w0, T(i, 1, rep) = w2 - w1, T(i, 2, rep) = w3 - w2;
             T(i, 3, rep) = c1 - c0, T(i, 4, rep) = c2 - c1, T(i, 5, rep) = c3 - c2;
@@ -178,7 +169,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < N_LAYERS; i++) {
         double med[6];
         for (int k = 0; k < 6; k++) {
-            qsort(&T(i, k, 0), (size_t)reps, sizeof(double), cmp_double);
+            qsort(&T(i, k, 0), (size_t)reps, sizeof(double), bench_cmp_double);
             med[k] = 1e3 * T(i, k, reps / 2);
             sum[k] += med[k];
         }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "timing.h"
 #include "tensor/gemm.h"
 #include "tensor/isa.h"
 #include "tensor/tensor.h"
@@ -55,12 +56,6 @@ static const shape shapes[] = {
 enum { LIB_TINYAD, LIB_NAIVE, LIB_OPENBLAS, NLIB };
 static const char *lib_names[NLIB] = {"tinyad", "naive", "openblas"};
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 typedef struct operands {
     td_real *A, *B, *C;
     int64_t lda, ldb, ldc;
@@ -95,11 +90,6 @@ static void run(int lib, const shape *s, const operands *o) {
 static void pause_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 static void usage(void) {
@@ -214,13 +204,13 @@ int main(int argc, char **argv) {
         for (int s = 0; s < NSHAPES; s++) {
             if (!active[s] || !inner[s][l]) continue;
             run(l, &shapes[s], &ops[s]);
-            double t0 = now();
+            double t0 = bench_now();
             int n = 0;
             do {
                 run(l, &shapes[s], &ops[s]);
                 n++;
-            } while (now() - t0 < 0.2 * target_ms * 1e-3);
-            double per = (now() - t0) / n;
+            } while (bench_now() - t0 < 0.2 * target_ms * 1e-3);
+            double per = (bench_now() - t0) / n;
             inner[s][l] = (int)(target_ms * 1e-3 / per);
             if (inner[s][l] < 1) inner[s][l] = 1;
         }
@@ -238,9 +228,9 @@ int main(int argc, char **argv) {
             for (int s = 0; s < NSHAPES; s++) {
                 if (!active[s] || !inner[s][l]) continue;
                 run(l, &shapes[s], &ops[s]); /* wake this library's threads */
-                double t0 = now();
+                double t0 = bench_now();
                 for (int i = 0; i < inner[s][l]; i++) run(l, &shapes[s], &ops[s]);
-                samples[s][l][r] = (now() - t0) / inner[s][l];
+                samples[s][l][r] = (bench_now() - t0) / inner[s][l];
             }
         }
 
@@ -259,7 +249,7 @@ int main(int argc, char **argv) {
                 continue;
             }
             double *t = samples[s][l];
-            qsort(t, (size_t)reps, sizeof(double), cmp_double);
+            qsort(t, (size_t)reps, sizeof(double), bench_cmp_double);
             med[l] = flops / t[reps / 2] / 1e9;
             char buf[64];
             snprintf(buf, sizeof buf, "%6.1f [%5.1f,%6.1f]", med[l], flops / t[reps - 1] / 1e9,

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "timing.h"
 #include "tensor/isa.h"
 #include "tensor/kernels.h"
 #include "tensor/random.h"
@@ -27,17 +28,6 @@
 #define COLS 784
 #define HIDDEN 400
 #define PARAMS 318710
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Operands, big enough for every kernel. */
 static td_tensor x, y, out, d, p, g, m, v, bias;
@@ -164,9 +154,9 @@ int main(int argc, char **argv) {
     for (int k = 0; k < NK; k++) {
         inner[k] = 1;
         for (;;) {
-            double t0 = now();
+            double t0 = bench_now();
             for (long c = 0; c < inner[k]; c++) kernels[k].run(kernels[k].n);
-            if (now() - t0 > 1e-3 * (double)target_ms || inner[k] > (1L << 24)) break;
+            if (bench_now() - t0 > 1e-3 * (double)target_ms || inner[k] > (1L << 24)) break;
             inner[k] *= 2;
         }
     }
@@ -176,16 +166,16 @@ int main(int argc, char **argv) {
             td_isa_use((td_isa)paths[q]);
             for (int k = 0; k < NK; k++) {
                 kernels[k].run(kernels[k].n); /* warm */
-                double t0 = now();
+                double t0 = bench_now();
                 for (long c = 0; c < inner[k]; c++) kernels[k].run(kernels[k].n);
-                ns[(k * np + q) * reps + r] = 1e9 * (now() - t0) / (double)inner[k];
+                ns[(k * np + q) * reps + r] = 1e9 * (bench_now() - t0) / (double)inner[k];
             }
         }
     td_isa_use(start);
 
     double *med = calloc((size_t)(NK * np), sizeof(double)); /* ns per call */
     for (int i = 0; i < NK * np; i++) {
-        qsort(ns + i * reps, (size_t)reps, sizeof *ns, cmp_double);
+        qsort(ns + i * reps, (size_t)reps, sizeof *ns, bench_cmp_double);
         med[i] = ns[i * reps + reps / 2];
     }
     printf("bench_kernels: %s, %ld thread(s), %s, median of %ld samples\n", TD_REAL_NAME, threads,

@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "timing.h"
 #include "models/vae.h"
 #include "nn/optim.h"
 #include "tensor/dispatch.h" /* to record the step's GEMM calls */
@@ -35,17 +36,6 @@
 #ifdef TD_BENCH_OPENBLAS
 #include <cblas.h>
 #endif
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 enum { PH_FORWARD, PH_ZERO, PH_BACKWARD, PH_CHECK, PH_OPTIM, PH_STEP, NPH };
 static const char *phase_names[NPH] = {"forward+loss", "zero-grad", "backward", "finite-check",
@@ -63,20 +53,20 @@ typedef struct bench {
 /* One training step; t[phase] += seconds. Returns 0 if the loss and the
  * gradients are finite. */
 static int step(bench *b, double t[NPH]) {
-    double t0 = now();
+    double t0 = bench_now();
     td_tape_reset(b->tape);
     td_vae_terms terms;
     td_var *loss = td_vae_loss(b->tape, &b->m, td_const(b->tape, b->x), &b->rng, 1.0, &terms);
-    double t1 = now();
+    double t1 = bench_now();
     td_params_zero_grad(b->p);
-    double t2 = now();
+    double t2 = bench_now();
     if (td_backward(b->tape, loss)) return -1;
-    double t3 = now();
+    double t3 = bench_now();
     const td_tensor g = td_tensor_wrap(TD_SHAPE(b->p->total), b->p->grads);
     int ok = td_k_all_finite(&g);
-    double t4 = now();
+    double t4 = bench_now();
     td_optimizer_step(b->opt, 1e-3);
-    double t5 = now();
+    double t5 = bench_now();
     t[PH_FORWARD] += t1 - t0, t[PH_ZERO] += t2 - t1, t[PH_BACKWARD] += t3 - t2;
     t[PH_CHECK] += t4 - t3, t[PH_OPTIM] += t5 - t4, t[PH_STEP] += t5 - t0;
     return ok ? 0 : -1;
@@ -115,7 +105,7 @@ static double time_calls(int openblas, long reps) {
     td_real *cm = td_alloc_zero((size_t)most * sizeof(td_real));
     double *t = calloc((size_t)reps, sizeof(double));
     for (long r = -2; r < reps; r++) { /* two warm-up passes */
-        const double t0 = now();
+        const double t0 = bench_now();
         for (int c = 0; c < ncalls; c++) {
             const gemm_call g = calls[c];
             const int64_t lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N;
@@ -129,9 +119,9 @@ static double time_calls(int openblas, long reps) {
                         (int)lda, bm, (int)ldb, 1, cm, (int)g.N);
 #endif
         }
-        if (r >= 0) t[r] = now() - t0;
+        if (r >= 0) t[r] = bench_now() - t0;
     }
-    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    qsort(t, (size_t)reps, sizeof *t, bench_cmp_double);
     const double med = t[reps / 2];
     free(t);
     td_free(a), td_free(bm), td_free(cm);
@@ -223,7 +213,7 @@ int main(int argc, char **argv) {
     printf("%-14s %10s %10s %10s %8s\n", "phase", "median ms", "min", "max", "share");
     for (int ph = 0; ph < NPH; ph++) {
         double *s = samples + ph * reps;
-        qsort(s, (size_t)reps, sizeof *s, cmp_double);
+        qsort(s, (size_t)reps, sizeof *s, bench_cmp_double);
         const double med = s[reps / 2], step_med = samples[PH_STEP * reps + reps / 2];
         printf("%-14s %10.3f %10.3f %10.3f %7.1f%%\n", phase_names[ph], med, s[0], s[reps - 1],
                100 * med / step_med);
