@@ -27,6 +27,11 @@ typedef struct td_var {
     td_tensor value;
     td_tensor grad;      /* .data is NULL until the var needs a gradient */
     int requires_grad;
+    /* Inside td_backward only: grad.data is allocated but not yet written
+     * and stands for zeros; the first op to write it assigns rather than
+     * adds (no zero-fill, no read of the zeros). 0 whenever td_backward is
+     * not running. */
+    int grad_fresh;
     const char *name;    /* parameters: their name; ops: the op's name */
 } td_var;
 

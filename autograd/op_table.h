@@ -54,7 +54,20 @@ typedef struct td_op_info {
     /* Build gradcheck case number `variant` with leaves from td_gc_input and
      * return the op's output; NULL when there are no more variants. */
     td_var *(*example)(td_tape *t, td_gc *g, int variant);
+    /* 1: backward may be handed input grads that are fresh (td_var's
+     * grad_fresh) and writes each with grad_take_fresh below; 0: td_backward
+     * zero-fills them first, and backward simply adds. */
+    int fresh_grads;
 } td_op_info;
+
+/* For a backward whose row has fresh_grads: 1 if v's grad holds nothing yet
+ * (assign to it), 0 if it holds a sum to add to. Call it once per input,
+ * just before writing that input's grad. */
+static inline int grad_take_fresh(td_var *v) {
+    const int fresh = v->grad_fresh;
+    v->grad_fresh = 0;
+    return fresh;
+}
 
 /* Mutable so a test can swap in a deliberately wrong backward and prove
  * that gradcheck catches it. */

@@ -241,7 +241,9 @@ static void linear_backward(td_tape *t, td_node *n) {
     td_var *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL;
     int64_t rows = td_dim(x, 0), in = td_dim(x, 1), outn = td_dim(w, 0);
     const td_real *g = n->out->grad.data;
-    if (NEEDS(x)) td_gemm(0, 0, rows, in, outn, 1, g, outn, w->value.data, in, 1, x->grad.data, in);
+    if (NEEDS(x))
+        td_gemm(0, 0, rows, in, outn, 1, g, outn, w->value.data, in, grad_take_fresh(x) ? 0 : 1,
+                x->grad.data, in);
     if (NEEDS(w)) td_gemm(1, 0, outn, in, rows, 1, g, outn, x->value.data, in, 1, w->grad.data, in);
     if (NEEDS(b)) bias_grad(b, &n->out->grad);
 }
@@ -262,8 +264,8 @@ static td_var *unary(td_tape *t, int op, td_unop kind, td_var *a) {
     return out;
 }
 
-/* dx[i] += DERIV, where DERIV may use x[i], y[i] (the output) and gi =
- * g[i]. The four are distinct buffers (values and grads never share
+/* dx[i] += DERIV (or = when dx is fresh), where DERIV may use x[i], y[i]
+ * (the output) and gi = g[i]. The four are distinct buffers (values and grads never share
  * storage), and g[i] is loaded whatever DERIV selects: without restrict and
  * that load GCC left the loop scalar (ReLU's backward was 4 % of a VAE
  * step). */
@@ -276,9 +278,16 @@ static td_var *unary(td_tape *t, int op, td_unop kind, td_var *a) {
         td_real *restrict dx = n->in[0]->grad.data;                         \
         int64_t size = n->out->value.size;                                  \
         (void)x; (void)y;                                                   \
-        for (int64_t i = 0; i < size; i++) {                                \
-            const td_real gi = g[i];                                        \
-            dx[i] += (DERIV);                                               \
+        if (grad_take_fresh(n->in[0])) {                                    \
+            for (int64_t i = 0; i < size; i++) {                            \
+                const td_real gi = g[i];                                    \
+                dx[i] = (DERIV);                                            \
+            }                                                               \
+        } else {                                                            \
+            for (int64_t i = 0; i < size; i++) {                            \
+                const td_real gi = g[i];                                    \
+                dx[i] += (DERIV);                                           \
+            }                                                               \
         }                                                                   \
     }
 
@@ -536,7 +545,7 @@ static void bce_logits_backward(td_tape *t, td_node *n) {
     /* the rows form has one g per row; the elementwise form, one per entry */
     const int64_t size = n->in[0]->value.size,
                   cols = n->op == TD_OP_BCE_LOGITS_ROWS ? td_tensor_cols(&n->in[0]->value) : 1;
-    td_k_add_scaled_rows(dx, g, d, size / cols, cols);
+    td_k_add_scaled_rows(dx, g, d, size / cols, cols, !grad_take_fresh(n->in[0]));
 }
 static td_var *bce_example(td_tape *t, td_gc *g, int v, int rows_form) {
     if (v) return NULL;
@@ -641,17 +650,17 @@ td_op_info td_ops[TD_OP_COUNT] = {
     [TD_OP_MUL_SCALAR] = {"mul_scalar", 1, affine_backward, mul_scalar_example},
     [TD_OP_MATMUL] = {"matmul", 1, matmul_backward, matmul_example},
     [TD_OP_BIAS_ADD] = {"bias_add", 1, bias_add_backward, bias_add_example},
-    [TD_OP_LINEAR] = {"linear", 1, linear_backward, linear_example},
-    [TD_OP_EXP] = {"exp", 1, exp_backward, exp_example},
-    [TD_OP_LOG] = {"log", 1, log_backward, log_example},
-    [TD_OP_SOFTPLUS] = {"softplus", 1, softplus_backward, softplus_example},
-    [TD_OP_SIGMOID] = {"sigmoid", 1, sigmoid_backward, sigmoid_example},
-    [TD_OP_LOG_SIGMOID] = {"log_sigmoid", 1, log_sigmoid_backward, log_sigmoid_example},
-    [TD_OP_TANH] = {"tanh", 1, tanh_backward, tanh_example},
-    [TD_OP_RELU] = {"relu", 1, relu_backward, relu_example},
-    [TD_OP_SQUARE] = {"square", 1, square_backward, square_example},
-    [TD_OP_SQRT] = {"sqrt", 1, sqrt_backward, sqrt_example},
-    [TD_OP_ABS] = {"abs", 1, abs_backward, abs_example},
+    [TD_OP_LINEAR] = {"linear", 1, linear_backward, linear_example, 1},
+    [TD_OP_EXP] = {"exp", 1, exp_backward, exp_example, 1},
+    [TD_OP_LOG] = {"log", 1, log_backward, log_example, 1},
+    [TD_OP_SOFTPLUS] = {"softplus", 1, softplus_backward, softplus_example, 1},
+    [TD_OP_SIGMOID] = {"sigmoid", 1, sigmoid_backward, sigmoid_example, 1},
+    [TD_OP_LOG_SIGMOID] = {"log_sigmoid", 1, log_sigmoid_backward, log_sigmoid_example, 1},
+    [TD_OP_TANH] = {"tanh", 1, tanh_backward, tanh_example, 1},
+    [TD_OP_RELU] = {"relu", 1, relu_backward, relu_example, 1},
+    [TD_OP_SQUARE] = {"square", 1, square_backward, square_example, 1},
+    [TD_OP_SQRT] = {"sqrt", 1, sqrt_backward, sqrt_example, 1},
+    [TD_OP_ABS] = {"abs", 1, abs_backward, abs_example, 1},
     [TD_OP_CLAMP] = {"clamp", 1, clamp_backward, clamp_example},
     [TD_OP_SUM] = {"sum", 1, sum_backward, sum_example},
     [TD_OP_MEAN] = {"mean", 1, sum_backward, mean_example},
@@ -660,8 +669,8 @@ td_op_info td_ops[TD_OP_COUNT] = {
     [TD_OP_RESHAPE] = {"reshape", 1, reshape_backward, reshape_example},
     [TD_OP_SLICE_COLS] = {"slice_cols", 1, slice_cols_backward, slice_cols_example},
     [TD_OP_CONCAT_COLS] = {"concat_cols", 1, concat_cols_backward, concat_cols_example},
-    [TD_OP_BCE_LOGITS] = {"bce_logits", 1, bce_logits_backward, bce_logits_example},
-    [TD_OP_BCE_LOGITS_ROWS] = {"bce_logits_rows", 1, bce_logits_backward, bce_logits_rows_example},
+    [TD_OP_BCE_LOGITS] = {"bce_logits", 1, bce_logits_backward, bce_logits_example, 1},
+    [TD_OP_BCE_LOGITS_ROWS] = {"bce_logits_rows", 1, bce_logits_backward, bce_logits_rows_example, 1},
     [TD_OP_RANDN] = {"randn", 0, NULL, NULL},
     [TD_OP_BERNOULLI] = {"bernoulli", 0, NULL, NULL},
     [TD_OP_BERNOULLI_MASK] = {"bernoulli_mask", 0, NULL, NULL},

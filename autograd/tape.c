@@ -87,7 +87,7 @@ td_var *td_tape_new_var(td_tape *t, td_shape s, const char *name, td_var *a, td_
 td_tensor *td_var_grad(td_tape *t, td_var *v) {
     if (!v->grad.data) {
         v->grad = td_tensor_arena(t->arena, v->value.shape);
-        td_tensor_fill(&v->grad, 0);
+        td_k_zero(v->grad.data, v->grad.size);
     }
     return &v->grad;
 }
@@ -133,7 +133,7 @@ void td_param_destroy(td_var *v) {
 }
 
 void td_var_zero_grad(td_var *v) {
-    if (v->grad.data) td_tensor_fill(&v->grad, 0);
+    if (v->grad.data) td_k_zero(v->grad.data, v->grad.size);
 }
 
 /* ---- recording and backward ------------------------------------------------ */
@@ -160,6 +160,27 @@ td_node *td_tape_record(td_tape *t, int op, td_var *out, int n_in, td_var *a, td
     return n;
 }
 
+/* Makes v's grad ready for a backward to write: allocated, and zero unless
+ * the op assigns to fresh grads itself (its row's fresh_grads). */
+static void grad_for_backward(td_tape *t, td_var *v, int fresh_ok) {
+    if (!v->grad.data) {
+        v->grad = td_tensor_arena(t->arena, v->value.shape);
+        v->grad_fresh = 1;
+    }
+    if (v->grad_fresh && !fresh_ok) {
+        td_k_zero(v->grad.data, v->grad.size);
+        v->grad_fresh = 0;
+    }
+}
+
+/* A grad nothing wrote to is zero, as td_var_grad's readers expect. */
+static void settle_fresh(td_var *v) {
+    if (v && v->grad_fresh) {
+        td_k_zero(v->grad.data, v->grad.size);
+        v->grad_fresh = 0;
+    }
+}
+
 int td_backward(td_tape *t, td_var *loss) {
     TD_ASSERT(loss->value.size == 1, "backward needs a scalar loss; this one has %lld elements "
               "(reduce it with td_sum or td_mean first)", (long long)loss->value.size);
@@ -168,24 +189,33 @@ int td_backward(td_tape *t, td_var *loss) {
                      "(was it computed in no-grad mode?)");
         return -1;
     }
-    /* Zero the grads of intermediates (params keep theirs: they accumulate
-     * until td_var_zero_grad), so a second backward gives the same result. */
+    /* The grads of intermediates start from zero (params keep theirs: they
+     * accumulate until td_var_zero_grad), so a second backward gives the
+     * same result. They are only marked fresh here: whoever writes first
+     * assigns, and nothing is zero-filled that is overwritten anyway. */
     for (int64_t i = 0; i < t->n_nodes; i++) {
         td_var *out = t->nodes[i].out;
-        if (out->grad.data) td_tensor_fill(&out->grad, 0);
+        if (out->grad.data) out->grad_fresh = 1;
     }
-    td_var_grad(t, loss)->data[0] = 1;
+    grad_for_backward(t, loss, 0);
+    loss->grad.data[0] = 1;
     for (int64_t i = t->n_nodes - 1; i >= 0; i--) {
         td_node *n = &t->nodes[i];
-        if (!n->out->grad.data) continue; /* nothing flowed back to it */
+        if (!n->out->grad.data || n->out->grad_fresh) continue; /* nothing flowed back to it */
         for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] && n->in[k]->requires_grad) td_var_grad(t, n->in[k]);
+            if (n->in[k] && n->in[k]->requires_grad)
+                grad_for_backward(t, n->in[k], td_ops[n->op].fresh_grads);
         td_ops[n->op].backward(t, n);
         if (t->check_finite) {
             for (int k = 0; k < n->n_in; k++)
-                if (n->in[k] && n->in[k]->requires_grad && !td_k_all_finite(&n->in[k]->grad))
+                if (n->in[k] && n->in[k]->requires_grad && !n->in[k]->grad_fresh &&
+                    !td_k_all_finite(&n->in[k]->grad))
                     note_non_finite(t, "backward (input gradient)", n->op, i);
         }
+    }
+    for (int64_t i = 0; i < t->n_nodes; i++) {
+        settle_fresh(t->nodes[i].out);
+        for (int k = 0; k < t->nodes[i].n_in; k++) settle_fresh(t->nodes[i].in[k]);
     }
     if (t->check_finite && td_tape_finite_error(t)) {
         td_set_error("%s", t->finite_error);

@@ -131,8 +131,8 @@ void td_k_bce_logits(const td_real *x, const td_real *y, int64_t n, td_real *los
     td_kernels->td_k_bce_logits(x, y, n, loss, dlogits);
 }
 void td_k_add_scaled_rows(td_real *y, const td_real *scale, const td_real *x, int64_t rows,
-                          int64_t cols) {
-    td_kernels->td_k_add_scaled_rows(y, scale, x, rows, cols);
+                          int64_t cols, int accumulate) {
+    td_kernels->td_k_add_scaled_rows(y, scale, x, rows, cols, accumulate);
 }
 double td_k_sum(const td_tensor *a) { return td_kernels->td_k_sum(a); }
 double td_k_max(const td_tensor *a) { return td_kernels->td_k_max(a); }

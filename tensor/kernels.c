@@ -324,12 +324,15 @@ void TD_ISA_FN(td_k_bce_logits)(const td_real *x, const td_real *y, int64_t n, t
 }
 
 void TD_ISA_FN(td_k_add_scaled_rows)(td_real *y, const td_real *scale, const td_real *x, int64_t rows,
-                          int64_t cols) {
+                          int64_t cols, int accumulate) {
     PAR_FOR_IF(rows * cols > TD_PARALLEL_MIN, r, rows,
         td_real *restrict yr = y + r * cols;
         const td_real *restrict xr = x + r * cols;
         const td_real s = scale[r];
-        for (int64_t j = 0; j < cols; j++) yr[j] += s * xr[j];);
+        if (accumulate)
+            for (int64_t j = 0; j < cols; j++) yr[j] += s * xr[j];
+        else
+            for (int64_t j = 0; j < cols; j++) yr[j] = s * xr[j];);
 }
 
 /* ---- reductions over one axis ------------------------------------------- */

@@ -49,9 +49,10 @@ void td_k_bce_logits_rows(const td_real *x, const td_real *y, int64_t rows, int6
 void td_k_bce_logits(const td_real *x, const td_real *y, int64_t n, td_real *loss,
                      td_real *dlogits);
 /* y[r, :] += scale[r] * x[r, :] for rows x cols matrices (a gradient
- * with one factor per row, as the backward of a row sum). */
+ * with one factor per row, as the backward of a row sum); with accumulate
+ * 0, y[r, :] = scale[r] * x[r, :] (y is not read). */
 void td_k_add_scaled_rows(td_real *y, const td_real *scale, const td_real *x, int64_t rows,
-                          int64_t cols);
+                          int64_t cols, int accumulate);
 
 /* Reductions over all elements (accumulated in double, fixed blocking). */
 double td_k_sum(const td_tensor *a);

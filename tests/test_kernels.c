@@ -363,8 +363,10 @@ static void test_bce(void) {
 
     /* y[r, :] += s[r] x[r, :] */
     td_real s3[2] = {2, -1}, xs[6] = {1, 2, 3, 4, 5, 6}, ys[6] = {1, 1, 1, 1, 1, 1};
-    td_k_add_scaled_rows(ys, s3, xs, 2, 3);
+    td_k_add_scaled_rows(ys, s3, xs, 2, 3, 1);
     CHECK(ys[0] == 3 && ys[2] == 7 && ys[3] == -3 && ys[5] == -5, "add_scaled_rows");
+    td_k_add_scaled_rows(ys, s3, xs, 2, 3, 0); /* y[r, :] = s[r] x[r, :] */
+    CHECK(ys[0] == 2 && ys[2] == 6 && ys[3] == -4 && ys[5] == -6, "add_scaled_rows, assigning");
     td_free(d), td_free(le), td_free(de);
     td_tensor_release(&x), td_tensor_release(&y);
 }
