@@ -227,10 +227,8 @@ td_var *td_linear(td_tape *t, td_var *x, td_var *w, td_var *b) {
     if (b && b->value.size != outn)
         shape_fail(TD_OP_LINEAR, w, b, "bias length differs from w's rows");
     td_var *out = td_tape_new_var(t, TD_SHAPE(rows, outn), op_name(TD_OP_LINEAR), x, w, b);
-    if (b) { /* start from the bias in every row, then accumulate x w^T */
-        for (int64_t r = 0; r < rows; r++)
-            memcpy(out->value.data + r * outn, b->value.data, sizeof(td_real) * (size_t)outn);
-    }
+    /* start from the bias in every row, then accumulate x w^T */
+    if (b) td_k_fill_rows(out->value.data, b->value.data, rows, outn);
     td_gemm(0, 1, rows, outn, in, 1, x->value.data, in, w->value.data, in, b ? 1 : 0,
             out->value.data, outn);
     td_tape_record(t, TD_OP_LINEAR, out, b ? 3 : 2, x, w, b);

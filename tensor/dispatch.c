@@ -154,6 +154,9 @@ void td_k_copy_cols(td_tensor *dst, int64_t dst_col, const td_tensor *src, int64
 }
 int td_k_all_finite(const td_tensor *a) { return td_kernels->td_k_all_finite(a); }
 void td_k_zero(td_real *x, int64_t n) { td_kernels->td_k_zero(x, n); }
+void td_k_fill_rows(td_real *out, const td_real *row, int64_t rows, int64_t cols) {
+    td_kernels->td_k_fill_rows(out, row, rows, cols);
+}
 void td_k_sgd_update(td_real *p, const td_real *g, td_real *buf, int64_t n, td_sgd_coef c) {
     td_kernels->td_k_sgd_update(p, g, buf, n, c);
 }

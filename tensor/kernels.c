@@ -536,6 +536,11 @@ int TD_ISA_FN(td_k_all_finite)(const td_tensor *a) {
 
 void TD_ISA_FN(td_k_zero)(td_real *x, int64_t n) { PAR_FOR(i, n, x[i] = 0;); }
 
+void TD_ISA_FN(td_k_fill_rows)(td_real *out, const td_real *row, int64_t rows, int64_t cols) {
+    PAR_FOR_IF(rows * cols > TD_PARALLEL_MIN, r, rows,
+        memcpy(out + r * cols, row, (size_t)cols * sizeof(td_real)););
+}
+
 /* ---- optimizer updates ---------------------------------------------------
  * One fused loop over the contiguous parameter, gradient and moment blocks;
  * elementwise, so the thread split cannot change a bit (PAR_FOR gives each

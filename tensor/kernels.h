@@ -82,6 +82,11 @@ int td_k_all_finite(const td_tensor *a);
  * serial zero-grad of the VAE's 1.27 MB ten times slower at 2 threads). */
 void td_k_zero(td_real *x, int64_t n);
 
+/* out[r, :] = row[:] for r < rows: a bias in every row of a layer's output
+ * before the GEMM adds x W^T to it (in parallel: serial, it was 1 % of the
+ * 1-thread VAE step and twice that share at 2 threads). */
+void td_k_fill_rows(td_real *out, const td_real *row, int64_t rows, int64_t cols);
+
 /* The optimizer updates over n contiguous parameters p with gradients g
  * (PyTorch's equations; nn/optim.c derives the coefficients):
  *   SGD:  d = g + wd p; with momentum: buf = mu buf + d, d = nesterov ?

@@ -367,6 +367,8 @@ static void test_bce(void) {
     CHECK(ys[0] == 3 && ys[2] == 7 && ys[3] == -3 && ys[5] == -5, "add_scaled_rows");
     td_k_add_scaled_rows(ys, s3, xs, 2, 3, 0); /* y[r, :] = s[r] x[r, :] */
     CHECK(ys[0] == 2 && ys[2] == 6 && ys[3] == -4 && ys[5] == -6, "add_scaled_rows, assigning");
+    td_k_fill_rows(ys, s3, 3, 2); /* every row (2, -1) */
+    CHECK(ys[0] == 2 && ys[1] == -1 && ys[4] == 2 && ys[5] == -1, "fill_rows");
     td_free(d), td_free(le), td_free(de);
     td_tensor_release(&x), td_tensor_release(&y);
 }
