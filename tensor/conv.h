@@ -53,6 +53,13 @@ void td_conv2d_backward(const td_conv_geom *g, const td_real *img, const td_real
 void td_conv_transpose2d_backward(const td_conv_geom *g, const td_real *dimg, const td_real *cols,
                                   const td_real *w, td_real *dcols, td_real *dw,
                                   td_real *scratch);
+/* One chunk's weight gradient, dw += G col^T, with G the chunk's column
+ * side [o, P] and col its im2col [c*kh*kw, P] (first: the batch's first
+ * chunk). Where the transposed product is cheaper it sums into t instead
+ * (scratch's last o*c*kh*kw elements), which the two backward functions
+ * above add to dw after the last chunk. Exposed for bench_conv. */
+void td_conv_dw_gemm(const td_conv_geom *g, const td_real *G, const td_real *col, int64_t P,
+                     int first, td_real *dw, td_real *t);
 /* db[ch] += sum of x[n, ch, :] over the batch and the plane of `plane`
  * values (the bias gradient of either side). */
 void td_conv_bias_grad(int64_t n, int64_t ch, int64_t plane, const td_real *x, td_real *db);

@@ -114,7 +114,7 @@ static void gemms(const td_conv_geom *g, int kind, bufs *B) {
         const int64_t cn = g->n - n0 < chunk ? g->n - n0 : chunk, P = cn * op;
         if (kind == 0) td_gemm(0, 0, g->o, P, K, 1, B->w, K, col, P, 0, G, P);
         if (kind == 1) td_gemm(1, 0, K, P, g->o, 1, B->w, K, G, P, 0, col, P);
-        if (kind == 2) td_gemm(0, 1, g->o, K, P, 1, G, P, col, P, 1, B->dw, K);
+        if (kind == 2) td_conv_dw_gemm(g, G, col, P, n0 == 0, B->dw, G + chunk * g->o * op);
     }
 }
 
