@@ -8,7 +8,9 @@
  * raised); test_op_table checks that every id has a filled-in, uniquely
  * named row and gradchecks every differentiable op; an op without a
  * backward must say so (differentiable 0). Messages and output vars take
- * an op's name from its row (td_ops[op].name), never from a second copy. */
+ * an op's name from its row (td_ops[op].name), never from a second copy.
+ * A backward simply adds into its inputs' grads; one that is hot may set
+ * fresh_grads and assign where grad_take_fresh says so (see below). */
 #ifndef TD_OP_TABLE_H
 #define TD_OP_TABLE_H
 
