@@ -60,7 +60,7 @@ typedef struct train_run {
     int split;      /* ranks share each batch; 0: each computes all of it (couples_rows) */
     int stop;       /* a stop every rank agreed on (stop_agreed) */
     double reduce_secs; /* in the gradient all-reduce */
-    int64_t reduces;
+    int64_t reduces, same_checks; /* all-reduces; epochs whose weights were compared */
     FILE *quiet;     /* rank > 0: its set-up messages, shown if it alone fails */
     int saved_stderr;
 } train_run;
@@ -587,6 +587,7 @@ static int end_of_epoch(train_run *tr, const epoch_state *e) {
                                    td_error());
         return CLI_FAIL;
     }
+    tr->same_checks += tr->size > 1;
     int rc = agree(tr->rank ? 0 : epoch_write(tr, e));
     if (rc) return rc;
     tr->have_ckpt = 1;
@@ -615,9 +616,11 @@ static int train_finish(train_run *tr, int status) {
     const int interrupted = stop_agreed(tr);
     if (tr->rank) return !status && interrupted ? CLI_INTERRUPTED : status; /* rank 0 writes */
     if (tr->size > 1 && tr->reduces)
-        fprintf(stderr, "%d ranks: the gradient all-reduce took %.3f ms per step; the weights were "
-                "identical on every rank at each epoch's end\n", tr->size, 1e3 * tr->reduce_secs /
-                (double)tr->reduces);
+        fprintf(stderr, "%d ranks: the gradient all-reduce took %.3f ms per step\n", tr->size,
+                1e3 * tr->reduce_secs / (double)tr->reduces);
+    if (tr->same_checks)
+        fprintf(stderr, "%d ranks: the weights were identical on every rank at the end of each of %lld "
+                "epoch%s\n", tr->size, (long long)tr->same_checks, tr->same_checks == 1 ? "" : "s");
     if (!status && !interrupted) {
         run_model *rm = &tr->rm;
         run_write_pictures(tr->run, rm, &tr->d, tr->train_curve, tr->val_curve, tr->c.epochs,
