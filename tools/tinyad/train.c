@@ -9,7 +9,6 @@
  * request) is agreed by a collective so no rank is left waiting. Rank 0
  * alone writes the run directory and prints. */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
