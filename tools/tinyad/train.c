@@ -61,7 +61,7 @@ typedef struct train_run {
     double reduce_secs; /* in the gradient all-reduce */
     int64_t reduces, same_checks; /* all-reduces; epochs whose weights were compared */
     FILE *quiet;     /* rank > 0: its set-up messages, shown if it alone fails */
-    int saved_stderr;
+    int saved_fd[2]; /* its stdout and stderr meanwhile */
 } train_run;
 
 typedef struct epoch_state {
@@ -97,29 +97,32 @@ static int stop_agreed(train_run *tr) {
  * others fail with it, quietly. */
 static int agree(int rc) { return td_dist_any(rc != 0) ? (rc ? rc : CLI_FAIL) : 0; }
 
-/* Every rank reads the same command line and files, so set-up messages on
- * ranks > 0 would only repeat rank 0's: they go to a temporary file
- * instead, shown when that rank alone failed (its data missing on its
- * machine, say). */
+/* Every rank reads the same command line and files, so set-up messages
+ * (and --help) on ranks > 0 would only repeat rank 0's: they go to a
+ * temporary file instead, shown when that rank alone failed (its data
+ * missing on its machine, say). */
+static void quiet_end(train_run *tr) {
+    fflush(stdout), fflush(stderr);
+    for (int fd = 1; fd <= 2; fd++)
+        if (tr->saved_fd[fd - 1] >= 0) dup2(tr->saved_fd[fd - 1], fd), close(tr->saved_fd[fd - 1]);
+}
+
 static void quiet_begin(train_run *tr) {
-    tr->saved_stderr = -1;
+    tr->saved_fd[0] = tr->saved_fd[1] = -1;
     if (tr->rank == 0 || !(tr->quiet = tmpfile())) return;
-    fflush(stderr);
-    tr->saved_stderr = dup(2);
-    if (tr->saved_stderr < 0 || dup2(fileno(tr->quiet), 2) < 0) {
-        if (tr->saved_stderr >= 0) close(tr->saved_stderr);
-        tr->saved_stderr = -1;
+    fflush(stdout), fflush(stderr);
+    int ok = 1;
+    for (int fd = 1; fd <= 2 && ok; fd++)
+        ok = (tr->saved_fd[fd - 1] = dup(fd)) >= 0 && dup2(fileno(tr->quiet), fd) >= 0;
+    if (!ok) { /* then it speaks */
+        quiet_end(tr);
         fclose(tr->quiet);
         tr->quiet = NULL;
     }
 }
 
 static int setup_agreed(train_run *tr, int rc) {
-    if (tr->quiet) { /* stderr back */
-        fflush(stderr);
-        dup2(tr->saved_stderr, 2);
-        close(tr->saved_stderr);
-    }
+    if (tr->quiet) quiet_end(tr);
     double failed[2] = {rc != 0, tr->rank == 0 && rc != 0};
     td_dist_sum(failed, 2);
     if (failed[0] > 0 && failed[1] == 0) { /* rank 0 went through: say who did not */
@@ -618,8 +621,8 @@ static int train_finish(train_run *tr, int status) {
         fprintf(stderr, "%d ranks: the gradient all-reduce took %.3f ms per step\n", tr->size,
                 1e3 * tr->reduce_secs / (double)tr->reduces);
     if (tr->same_checks)
-        fprintf(stderr, "%d ranks: the weights were identical on every rank at the end of each of %lld "
-                "epoch%s\n", tr->size, (long long)tr->same_checks, tr->same_checks == 1 ? "" : "s");
+        fprintf(stderr, "%d ranks: the weights, compared at the end of %lld epoch%s, were identical on "
+                "every rank\n", tr->size, (long long)tr->same_checks, tr->same_checks == 1 ? "" : "s");
     if (!status && !interrupted) {
         run_model *rm = &tr->rm;
         run_write_pictures(tr->run, rm, &tr->d, tr->train_curve, tr->val_curve, tr->c.epochs,
