@@ -10,6 +10,8 @@
  *     with Open MPI's message naming the rank and the signal, the last
  *     checkpoint reads back whole, and --resume finishes the same bits as a
  *     run never killed;
+ *   - Ctrl-C on mpirun: every rank stops, rank 0 saves, --resume finishes
+ *     the same bits as a run never stopped;
  *   - eval and sample on a checkpoint written by 2 ranks.
  * The weights are compared across ranks at every epoch's end by tinyad
  * itself (its closing line says so; test_dist proves the check catches a
@@ -288,6 +290,38 @@ static void kill_test(const char *full, int epochs) {
     }
 }
 
+/* Ctrl-C on mpirun: Open MPI passes SIGTERM to every rank; they agree on
+ * the step to stop after, rank 0 saves, and --resume finishes the same bits
+ * as a run never stopped. */
+static void interrupt_test(const char *full, int epochs) {
+    char common[2048], args[4096], run[1200];
+    resume_common(common, sizeof common, epochs);
+    snprintf(run, sizeof run, "%s/interrupted", h_tmp);
+    snprintf(args, sizeof args, "train vae %s --out %s", common, run);
+    const pid_t job = spawn_np(2, NULL, args);
+    const double t0 = h_now();
+    while (metrics_rows(run) < 2 && h_now() - t0 < 30) h_sleep(0.001);
+    kill(job, SIGINT);
+    int st = 0, done = 0;
+    while (!done && h_now() - t0 < 60) {
+        done = waitpid(job, &st, WNOHANG) == job;
+        if (!done) h_sleep(0.01);
+    }
+    if (!done) {
+        kill(job, SIGKILL);
+        waitpid(job, &st, 0);
+    }
+    const char *e = h_slurp(h_err);
+    CHECK(done && strstr(e, "interrupted") && strstr(e, "--resume"),
+          "Ctrl-C on mpirun: the ranks stop and rank 0 saves (%s): %.800s", done ? "ended" : "HUNG", e);
+    snprintf(args, sizeof args, "train --resume %s", run);
+    const int rc = run_np(2, NULL, args);
+    CHECK(rc == 0, "--resume after Ctrl-C: status %d: %.600s", rc, h_slurp(h_err));
+    const char *why = h_state_diff(ckpt(full), ckpt(run), 0);
+    CHECK(!why && same_metrics(full, run), "interrupted, resumed: the same bits as never interrupted (%s)",
+          why ? why : "metrics differ");
+}
+
 int main(int argc, char **argv) {
     if (!td_dist_built_with_mpi() || argc < 3) {
         printf("dist_train: this build has no MPI (or no mpirun was found): skipped\n");
@@ -320,6 +354,7 @@ int main(int argc, char **argv) {
         train(2, NULL, common, "full20", "20 epochs");
         path_of(full, sizeof full, "full20");
         kill_test(full, 20);
+        interrupt_test(full, 20);
     }
     printf("%s: %.1f s\n", part, h_now() - t0);
     const int status = check_done(name);
