@@ -4,6 +4,7 @@
  *     a batch of 41 split 20 / 21: every step's loss within TOL of one
  *     process, and a rerun with 2 ranks gives the same bits;
  *   - 3 ranks with a last batch of 2 rows (one rank without rows);
+ *   - --same-bits-any-ranks: 1, 2 and 4 ranks byte for byte;
  *   - resume 2 -> 1, 1 -> 2 (within TOL of the uninterrupted run) and
  *     2 -> 2 (the same bits as the uninterrupted run);
  *   - kill -9 one rank, then the writer (rank 0): the job ends (no hang)
@@ -150,6 +151,19 @@ static void per_step(void) {
     path_of(a, sizeof a, "one_232"), path_of(b, sizeof b, "three_232");
     const double w3 = worst_diff(a, b, 3);
     CHECK(w3 <= TOL, "3 ranks, a rank without rows in the last batch: within %g of one process: %.3g", TOL, w3);
+
+    /* --same-bits-any-ranks 5: micro-batches 5, 5, 5, 5, 3 and a last
+     * batch of one micro-batch of 2 rows: 1, 2 and 4 ranks byte for byte */
+    snprintf(common, sizeof common, "--data %s --limit 232 --batch 23 --epochs 2 --hidden 16 --latent 2 "
+             "--same-bits-any-ranks 5", data);
+    train(1, NULL, common, "same1", "--same-bits-any-ranks, 1 process");
+    train(2, NULL, common, "same2", "--same-bits-any-ranks, 2 ranks");
+    train(4, "OMPI_MCA_rmaps_base_oversubscribe=1", common, "same4", "--same-bits-any-ranks, 4 ranks");
+    path_of(a, sizeof a, "same1"), path_of(b, sizeof b, "same2"), path_of(c, sizeof c, "same4");
+    const char *w2 = h_state_diff(ckpt(a), ckpt(b), 0), *w4 = h_state_diff(ckpt(a), ckpt(c), 0);
+    CHECK(!w2 && !w4 && same_metrics(a, b) && same_metrics(a, c),
+          "--same-bits-any-ranks: 1, 2 and 4 ranks give the same bits (2: %s, 4: %s)", w2 ? w2 : "same",
+          w4 ? w4 : "same");
 
     /* the NaN policy decides alike on every rank: a NaN in row 0 (rank 0's) */
     snprintf(common, sizeof common, "--data %s --limit 232 --batch 23 --epochs 2 --hidden 16 --latent 2", data);

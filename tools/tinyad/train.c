@@ -60,6 +60,8 @@ typedef struct train_run {
     int stop;       /* a stop every rank agreed on (stop_agreed) */
     double reduce_secs; /* in the gradient all-reduce */
     int64_t reduces, same_checks; /* all-reduces; epochs whose weights were compared */
+    td_real *micro_grads;  /* --same-bits-any-ranks: [micro-batches of a batch][params] */
+    double *micro_terms;   /* [micro-batches][4]: loss, recon, reg, NaN/Inf (1 loss, 2 gradient) */
     FILE *quiet;     /* rank > 0: its set-up messages, shown if it alone fails */
     int saved_fd[2]; /* its stdout and stderr meanwhile */
 } train_run;
@@ -76,6 +78,8 @@ typedef struct epoch_state {
 static void train_release(train_run *tr) {
     td_checkpoint_close(tr->resume);
     if (tr->b.d) td_batcher_release(&tr->b);
+    td_free(tr->micro_grads);
+    td_free(tr->micro_terms);
     td_free(tr->train_curve);
     td_free(tr->val_curve);
     run_free_model(&tr->rm);
@@ -144,14 +148,14 @@ static int setup_agreed(train_run *tr, int rc) {
 
 /* --resume: the run's own config, with the few overrides that are allowed. */
 static int resume_config(train_run *tr, const char *kind, const unsigned char *given) {
-    static const char *may_change[] = {"epochs", "threads", "data", "resume", "on-nan"};
+    static const char *may_change[] = {"epochs", "threads", "data", "resume", "on-nan", "same-bits-any-ranks"};
     for (int i = 0; i < CLI_GIVEN_SIZE; i++) {
         if (!given[i]) continue;
         int ok = 0;
-        for (int k = 0; k < 5; k++) ok |= i == cli_option_index(may_change[k]);
+        for (int k = 0; k < 6; k++) ok |= i == cli_option_index(may_change[k]);
         if (!ok)
             return cli_usage_fail(OPT_TRAIN, "%s", "with --resume the run's own config is used; only "
-                                  "--epochs, --threads, --data and --on-nan may be given");
+                                  "--epochs, --threads, --data, --on-nan and --same-bits-any-ranks may be given");
     }
     cli_config *c = &tr->c;
     snprintf(tr->ckpt, sizeof tr->ckpt, "%s/checkpoint.tdc", c->resume);
@@ -166,6 +170,7 @@ static int resume_config(train_run *tr, const char *kind, const unsigned char *g
     if (given[cli_option_index("epochs")]) r.epochs = c->epochs;
     if (given[cli_option_index("data")]) snprintf(r.data, sizeof r.data, "%s", c->data);
     r.threads = c->threads;
+    r.same_bits = c->same_bits;
     snprintf(r.on_nan, sizeof r.on_nan, "%s", c->on_nan);
     snprintf(tr->run, sizeof tr->run, "%s", c->resume);
     *c = r;
@@ -461,6 +466,73 @@ static int train_step(train_run *tr, epoch_state *e, td_tensor xb, int64_t rows)
     return rc;
 }
 
+/* --same-bits-any-ranks M: the step's gradient is the sum, in the order of
+ * the batch, of the gradients of its micro-batches of M rows; rank r
+ * computes micro-batches [k r / N, k (r + 1) / N) of the k, every rank then
+ * holds all k (one all-gather) and adds them in that order, so the bits do
+ * not depend on N (one process computes the same k). Each micro-batch
+ * starts from the step's generator and draws the whole batch's noise
+ * (the tape's slice): the same numbers per row as without the option. A
+ * rank without micro-batches runs the first one to advance its generator
+ * alike and discards it. */
+static int micro_step(train_run *tr, epoch_state *e, td_tensor xb, int64_t rows) {
+    run_model *rm = &tr->rm;
+    const int64_t m = tr->c.same_bits, k = (rows + m - 1) / m, np = rm->params->total;
+    const int64_t j0 = k * tr->rank / tr->size, j1 = k * (tr->rank + 1) / tr->size;
+    const td_rng start = tr->model_rng;
+    if (tr->steps + 1 == tr->nan_step) xb.data[0] = NAN;
+    for (int64_t j = j0 < j1 ? j0 : 0; j < (j0 < j1 ? j1 : 1); j++) {
+        const int64_t first = j * m, n = rows - first < m ? rows - first : m;
+        td_rng r = start;
+        cli_terms tm;
+        td_tape_reset(rm->tape);
+        td_tape_set_batch_slice(rm->tape, first, n, rows);
+        td_var *loss = rm->ops->train_loss(rm->m, rm->tape, td_const(rm->tape, td_tensor_rows(&xb, first, n)), &r,
+                                           e->epoch, &tm);
+        tr->model_rng = r;
+        if (j0 == j1) break; /* no share: the generator only */
+        double *t = tr->micro_terms + 4 * j;
+        t[0] = tm.loss, t[1] = tm.recon, t[2] = tm.reg, t[3] = !isfinite(tm.loss);
+        if (!t[3]) {
+            td_params_zero_grad(rm->params);
+            if (td_backward(rm->tape, loss)) return cli_fail(td_error());
+            t[3] = grads_finite(rm->params) ? 0 : 2;
+        }
+        memcpy(tr->micro_grads + j * np, rm->params->grads, sizeof(td_real) * (size_t)np);
+    }
+    const double t0 = cli_now();
+    td_dist_allgather(tr->micro_terms, 4 * sizeof(double), k);
+    td_dist_allgather(tr->micro_grads, sizeof(td_real) * (size_t)np, k);
+    if (tr->size > 1) tr->reduce_secs += cli_now() - t0, tr->reduces++;
+    double g[3] = {0, 0, 0};
+    int64_t bad = -1;
+    for (int64_t j = 0; j < k; j++) {
+        const double *t = tr->micro_terms + 4 * j;
+        g[0] += t[0], g[1] += t[1], g[2] += t[2];
+        if (t[3] && bad < 0) bad = j;
+    }
+    if (bad >= 0) { /* the first micro-batch that failed; its rank explains it */
+        const int64_t first = bad * m, n = rows - first < m ? rows - first : m;
+        td_tape_set_batch_slice(rm->tape, first, n, rows);
+        const int kind = (int)tr->micro_terms[4 * bad + 3], mine = bad >= j0 && bad < j1 ? kind : 0;
+        const int rc = nan_policy(tr, e, td_tensor_rows(&xb, first, n), start, mine, kind == 2);
+        td_tape_set_batch_slice(rm->tape, 0, 0, 0);
+        return rc;
+    }
+    td_tape_set_batch_slice(rm->tape, 0, 0, 0);
+    td_real *grads = rm->params->grads;
+    memcpy(grads, tr->micro_grads, sizeof(td_real) * (size_t)np);
+    for (int64_t j = 1; j < k; j++) {
+        const td_real *gj = tr->micro_grads + j * np;
+        for (int64_t i = 0; i < np; i++) grads[i] += gj[i];
+    }
+    tr->skipped_in_row = 0;
+    td_optimizer_step(rm->opt, e->lr);
+    e->sums[0] += g[0], e->sums[1] += g[1], e->sums[2] += g[2];
+    e->seen += rows;
+    return 0;
+}
+
 static void progress(int64_t epoch, int64_t epochs, int64_t done, int64_t total, double rate,
                      double loss_per_image) {
     const int width = 30;
@@ -496,7 +568,7 @@ static int epoch_steps(train_run *tr, epoch_state *e) {
     td_tensor xb;
     int64_t rows;
     while ((rows = td_batcher_next(b, &xb)) > 0) {
-        const int rc = train_step(tr, e, xb, rows);
+        const int rc = tr->c.same_bits ? micro_step(tr, e, xb, rows) : train_step(tr, e, xb, rows);
         if (rc > 0) return rc;
         e->batch_i++;
         if (++tr->steps == tr->stop_after) stop_requested = 1; /* on every rank */
@@ -652,6 +724,12 @@ int cmd_train(int argc, char **argv) {
         td_dist_broadcast_params(tr->rm.params); /* equal already (one seed, one checkpoint): made sure */
         const cli_model *ops = tr->rm.ops;
         tr->split = tr->size > 1 && !(ops->couples_rows && ops->couples_rows(&tr->c));
+        if (tr->c.same_bits) { /* room for every micro-batch of a batch */
+            const int64_t k = (tr->c.batch + tr->c.same_bits - 1) / tr->c.same_bits;
+            tr->micro_grads = td_alloc(sizeof(td_real) * (size_t)(k * tr->rm.params->total));
+            tr->micro_terms = td_alloc(sizeof(double) * (size_t)(4 * k));
+            tr->split = tr->size > 1;
+        }
         if (tr->size > 1 && !tr->split && tr->rank == 0)
             fprintf(stderr, "note: this %s's loss is not a sum over the batch's rows (a batch statistic), so "
                     "its gradient cannot be split: each of the %d ranks computes every batch (no speed-up)\n",
