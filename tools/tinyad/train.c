@@ -155,7 +155,8 @@ static int resume_config(train_run *tr, const char *kind, const unsigned char *g
         for (int k = 0; k < 6; k++) ok |= i == cli_option_index(may_change[k]);
         if (!ok)
             return cli_usage_fail(OPT_TRAIN, "%s", "with --resume the run's own config is used; only "
-                                  "--epochs, --threads, --data, --on-nan and --same-bits-any-ranks may be given");
+                                  "--epochs, --threads, --data and --on-nan may be given (and --same-bits-any-ranks, "
+                                  "an option of the invocation)");
     }
     cli_config *c = &tr->c;
     snprintf(tr->ckpt, sizeof tr->ckpt, "%s/checkpoint.tdc", c->resume);
