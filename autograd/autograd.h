@@ -73,6 +73,18 @@ int64_t td_tape_node_count(const td_tape *t);
 void td_tape_set_check_finite(td_tape *t, int enabled);
 const char *td_tape_finite_error(const td_tape *t);
 
+/* Data parallelism (nn/dist.h): the tape computes rows [first, first + rows)
+ * of a batch of `total` rows. The sampling nodes below then draw the noise of
+ * the whole batch from their generator and keep this slice, so every rank
+ * draws the same numbers for a row as one process running the whole batch,
+ * and every rank's generator advances alike. A draw's batch axis is axis 0,
+ * or axis 1 of a 3-d draw [samples, batch, dim] (the layout td_reparam
+ * broadcasts); the other axes are the slice's own. total 0 (the default, kept
+ * across td_tape_reset) or rows == total: plain draws. */
+void td_tape_set_batch_slice(td_tape *t, int64_t first, int64_t rows, int64_t total);
+/* The slice as set; all 0 when none. */
+void td_tape_batch_slice(const td_tape *t, int64_t *first, int64_t *rows, int64_t *total);
+
 /* Backward from a scalar (size-1) loss. Grads of intermediates are zeroed
  * first, so calling it twice after zeroing the parameter grads gives the same
  * gradients. Returns 0, or -1 if the finite check is on and found NaN/Inf

@@ -571,23 +571,77 @@ static td_var *bce_logits_rows_example(td_tape *t, td_gc *g, int v) { return bce
  * randn / bernoulli / bernoulli_mask make constants: nothing is recorded, and
  * their table rows say differentiable 0. */
 
+/* Under a batch slice (td_tape_set_batch_slice) a draw is made for the whole
+ * batch and this tape's rows are kept: where they lie in the whole draw. */
+typedef struct batch_slice {
+    td_shape whole;
+    int64_t outer, inner, first, rows, total; /* [outer, total, inner] of which rows first.. */
+} batch_slice;
+
+/* 1 and *b when the draw of shape s is sliced, 0 for a plain draw. */
+static int batch_slice_of(const td_tape *t, td_shape s, batch_slice *b) {
+    int64_t first, rows, total;
+    td_tape_batch_slice(t, &first, &rows, &total);
+    if (total == 0 || rows == total) return 0;
+    const int axis = s.ndim == 3 && s.d[1] == rows ? 1 : 0; /* [samples, batch, dim] */
+    TD_ASSERT(s.d[axis] == rows,
+              "a random draw of %lld rows under a batch slice of %lld rows: draw the batch on axis 0 "
+              "(or axis 1 of [samples, batch, dim])", (long long)s.d[axis], (long long)rows);
+    *b = (batch_slice){.whole = s, .outer = 1, .inner = 1, .first = first, .rows = rows, .total = total};
+    b->whole.d[axis] = total;
+    for (int i = 0; i < s.ndim; i++) *(i < axis ? &b->outer : &b->inner) *= i == axis ? 1 : s.d[i];
+    return 1;
+}
+
+/* Copies the slice's rows between the whole draw and the tape's part. */
+static void batch_slice_move(const batch_slice *b, td_real *whole, td_real *part, int to_part) {
+    const size_t len = sizeof(td_real) * (size_t)(b->rows * b->inner);
+    for (int64_t o = 0; o < b->outer; o++) {
+        td_real *w = whole + (o * b->total + b->first) * b->inner, *q = part + o * b->rows * b->inner;
+        memcpy(to_part ? q : w, to_part ? w : q, len);
+    }
+}
+
 td_var *td_randn(td_tape *t, td_rng *r, td_shape s) {
     td_var *v = td_const_new(t, s);
-    td_rng_normal(r, v->value.data, v->value.size, 0, 1);
+    batch_slice b;
+    if (batch_slice_of(t, s, &b)) {
+        td_tensor w = tmp_like(t, b.whole);
+        td_rng_normal(r, w.data, w.size, 0, 1);
+        batch_slice_move(&b, w.data, v->value.data, 1);
+    } else {
+        td_rng_normal(r, v->value.data, v->value.size, 0, 1);
+    }
     v->name = op_name(TD_OP_RANDN);
     return v;
 }
 
 td_var *td_bernoulli(td_tape *t, td_rng *r, td_var *p) {
     td_var *v = td_const_new(t, p->value.shape);
-    td_rng_bernoulli(r, v->value.data, v->value.size, p->value.data);
+    batch_slice b;
+    if (batch_slice_of(t, p->value.shape, &b)) { /* the other rows' p do not matter: 0 */
+        td_tensor w = tmp_like(t, b.whole);
+        memset(w.data, 0, sizeof(td_real) * (size_t)w.size);
+        batch_slice_move(&b, w.data, p->value.data, 0);
+        td_rng_bernoulli(r, w.data, w.size, w.data);
+        batch_slice_move(&b, w.data, v->value.data, 1);
+    } else {
+        td_rng_bernoulli(r, v->value.data, v->value.size, p->value.data);
+    }
     v->name = op_name(TD_OP_BERNOULLI);
     return v;
 }
 
 td_var *td_bernoulli_mask(td_tape *t, td_rng *r, td_shape s, td_real keep) {
     td_var *v = td_const_new(t, s);
-    td_rng_bernoulli_p(r, v->value.data, v->value.size, keep);
+    batch_slice b;
+    if (batch_slice_of(t, s, &b)) {
+        td_tensor w = tmp_like(t, b.whole);
+        td_rng_bernoulli_p(r, w.data, w.size, keep);
+        batch_slice_move(&b, w.data, v->value.data, 1);
+    } else {
+        td_rng_bernoulli_p(r, v->value.data, v->value.size, keep);
+    }
     v->name = op_name(TD_OP_BERNOULLI_MASK);
     return v;
 }

@@ -12,6 +12,7 @@ struct td_tape {
     int grad_enabled;
     int check_finite;
     char finite_error[256];
+    int64_t slice_first, slice_rows, slice_total; /* td_tape_set_batch_slice */
 };
 
 td_tape *td_tape_create(void) {
@@ -52,6 +53,17 @@ void td_tape_set_check_finite(td_tape *t, int enabled) {
 
 const char *td_tape_finite_error(const td_tape *t) {
     return t->finite_error[0] ? t->finite_error : NULL;
+}
+
+void td_tape_set_batch_slice(td_tape *t, int64_t first, int64_t rows, int64_t total) {
+    TD_ASSERT(total == 0 || (first >= 0 && rows >= 1 && first + rows <= total),
+              "td_tape_set_batch_slice: rows [%lld, %lld) do not lie in a batch of %lld",
+              (long long)first, (long long)(first + rows), (long long)total);
+    t->slice_first = first, t->slice_rows = rows, t->slice_total = total;
+}
+
+void td_tape_batch_slice(const td_tape *t, int64_t *first, int64_t *rows, int64_t *total) {
+    *first = t->slice_first, *rows = t->slice_rows, *total = t->slice_total;
 }
 
 static void note_non_finite(td_tape *t, const char *what, int op, int64_t node) {

@@ -110,6 +110,20 @@ void td_dist_reduce_grads(td_params *p, td_dist_op op) {
     }
 }
 
+void td_dist_allgather(void *buf, size_t item_bytes, int64_t items) {
+    const int size = td_dist_size();
+    if (size == 1) return;
+    TD_ASSERT((double)item_bytes * (double)items < 2147483647.0,
+              "td_dist_allgather: %lld items of %zu bytes exceed MPI's int counts", (long long)items, item_bytes);
+    int counts[size], displs[size];
+    for (int r = 0; r < size; r++) {
+        const int64_t i0 = items * r / size, i1 = items * (r + 1) / size;
+        displs[r] = (int)(i0 * (int64_t)item_bytes);
+        counts[r] = (int)((i1 - i0) * (int64_t)item_bytes);
+    }
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs, MPI_BYTE, MPI_COMM_WORLD);
+}
+
 void td_dist_sum(double *x, int n) {
     if (td_dist_size() > 1) MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
 }
@@ -146,6 +160,7 @@ int td_dist_rank(void) { return 0; }
 int td_dist_size(void) { return 1; }
 void td_dist_broadcast_params(td_params *p) { (void)p; }
 void td_dist_reduce_grads(td_params *p, td_dist_op op) { (void)p, (void)op; }
+void td_dist_allgather(void *buf, size_t item_bytes, int64_t items) { (void)buf, (void)item_bytes, (void)items; }
 void td_dist_sum(double *x, int n) { (void)x, (void)n; }
 int td_dist_any(int flag) { return flag != 0; }
 int td_dist_check_same(const td_params *p) {

@@ -43,6 +43,11 @@ void td_dist_broadcast_params(td_params *p);
 typedef enum td_dist_op { TD_DIST_SUM, TD_DIST_MEAN } td_dist_op;
 void td_dist_reduce_grads(td_params *p, td_dist_op op);
 
+/* buf holds `items` items of item_bytes each; rank r owns items
+ * [items r / size, items (r + 1) / size) and has filled those. Afterwards
+ * every rank holds every item (MPI_Allgatherv in place): to combine
+ * per-item partial sums in one fixed order whatever the rank count. */
+void td_dist_allgather(void *buf, size_t item_bytes, int64_t items);
 /* x[0..n) summed over ranks, in place (losses and counts, in double). */
 void td_dist_sum(double *x, int n);
 /* 1 on every rank if flag is non-zero on any rank (a NaN seen anywhere

@@ -53,6 +53,9 @@ static const cli_opt opts[] = {
      "values per image (set from the data; not a flag)", 0},
     STR("on-nan", on_nan, "stop", OPT_TRAIN, 0, "stop|skip",
         "when the loss or a gradient is NaN/Inf: stop (the last good checkpoint is kept) or skip the step"),
+    {"same-bits-any-ranks", T_INT, offsetof(cli_config, same_bits), 0, "0", 0, 0, OPT_TRAIN, 0, NULL,
+     "M: the gradient as micro-batches of M rows summed in one order: the same bits for any rank count "
+     "under mpirun (0: off; give it again with --resume)", 1 << 20},
     {"iw-k", T_INT, offsetof(cli_config, iw_k), 0, "0", 0, 0, OPT_EVAL, 0, NULL,
      "also the importance-sampled negative log-likelihood with K samples (0: not)", 1 << 20},
     {"json", T_FLAG, offsetof(cli_config, json), 0, "0", 0, 0, OPT_EVAL, 0, NULL,

@@ -312,11 +312,16 @@ static const cli_model dae_row = {
     .create = dae_create, AE_FAMILY, .corrupt = dae_corrupt,
 };
 
+static int sae_couples_rows(const cli_config *c) {
+    return !strcmp(KIND_OPTIONS(sae_options, c)->sparsity, "kl"); /* l1 is per row */
+}
+
 static const cli_model sae_row = {
     .kind = "sae", .summary = "sparse autoencoder", .reg_name = "sparsity",
     .opts = TABLE(sae_opts), .check = sae_check,
     .tiny = "hidden = 4\nactivation = tanh\nlatent = 6\n",
     .create = sae_create, AE_FAMILY, .filters = sae_filters, .eval_extra = sae_eval_extra,
+    .couples_rows = sae_couples_rows,
 };
 
 /* ---- the rows ---------------------------------------------------------------- */

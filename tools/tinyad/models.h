@@ -53,6 +53,11 @@ typedef struct cli_model {
     /* extra figures for `tinyad eval` over a dataset: fills names/values,
      * returns how many (at most 8) */
     int (*eval_extra)(void *m, td_tape *t, const td_tensor *x, const char **names, double *values);
+    /* 1 when a config's loss is not a sum over the batch's rows (the sae's
+     * KL penalty is a function of the batch's mean code), so that its
+     * gradient cannot be split across ranks: under mpirun every rank then
+     * computes the whole batch. NULL: a sum over rows. */
+    int (*couples_rows)(const cli_config *c);
 } cli_model;
 
 /* The rows, in the order --help lists them. */

@@ -48,6 +48,7 @@ typedef struct cli_config {
     char resume[1024];
     int64_t force;   /* train --force: a fresh run may replace a trained one in --out */
     char on_nan[8];  /* train: stop | skip */
+    int64_t same_bits; /* train --same-bits-any-ranks M: micro-batches of M rows (0: off) */
     int64_t iw_k;    /* eval --iw-k */
     int64_t json, n; /* eval --json; sample --n */
     int64_t input;   /* values per image, taken from the data at training time */

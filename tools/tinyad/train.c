@@ -1,7 +1,13 @@
 /* tinyad train: set up a fresh or resumed run, then epochs of steps (with
  * the NaN policy), each ending in validation, a metrics row and a
  * checkpoint; pictures at the end. Every path out goes through
- * train_release. */
+ * train_release.
+ *
+ * Under mpirun every rank runs all of this in step (docs/distributed.md):
+ * each takes its share of every global batch, the gradients are summed
+ * across ranks, and every decision (a failure, the NaN policy, a stop
+ * request) is agreed by a collective so no rank is left waiting. Rank 0
+ * alone writes the run directory and prints. */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -10,6 +16,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "nn/dist.h"
 #include "pics.h"
 #include "tensor/isa.h"
 #include "tensor/kernels.h"
@@ -48,6 +55,15 @@ typedef struct train_run {
     int64_t steps, skipped_in_row, skipped;
     int skip_nan;
     int have_ckpt; /* a good checkpoint is on disk */
+    int rank, size; /* td_dist: 0 and 1 without mpirun */
+    int split;      /* ranks share each batch; 0: each computes all of it (couples_rows) */
+    int stop;       /* a stop every rank agreed on (stop_agreed) */
+    double reduce_secs; /* in the gradient all-reduce */
+    int64_t reduces, same_checks; /* all-reduces; epochs whose weights were compared */
+    td_real *micro_grads;  /* --same-bits-any-ranks: [micro-batches of a batch][params] */
+    double *micro_terms;   /* [micro-batches][4]: loss, recon, reg, NaN/Inf (1 loss, 2 gradient) */
+    FILE *quiet;     /* rank > 0: its set-up messages, shown if it alone fails */
+    int saved_fd[2]; /* its stdout and stderr meanwhile */
 } train_run;
 
 typedef struct epoch_state {
@@ -62,6 +78,8 @@ typedef struct epoch_state {
 static void train_release(train_run *tr) {
     td_checkpoint_close(tr->resume);
     if (tr->b.d) td_batcher_release(&tr->b);
+    td_free(tr->micro_grads);
+    td_free(tr->micro_terms);
     td_free(tr->train_curve);
     td_free(tr->val_curve);
     run_free_model(&tr->rm);
@@ -69,18 +87,76 @@ static void train_release(train_run *tr) {
     td_free(tr);
 }
 
+/* ---- ranks ------------------------------------------------------------------------------------ */
+
+/* The signal reaches the ranks at different moments: they act on it only
+ * where they all ask (one tiny collective), so all stop after the same
+ * step. One process: exactly stop_requested. */
+static int stop_agreed(train_run *tr) {
+    tr->stop = tr->stop || td_dist_any(stop_requested);
+    return tr->stop;
+}
+
+/* A status every rank returns alike: a rank that failed printed why; the
+ * others fail with it, quietly. */
+static int agree(int rc) { return td_dist_any(rc != 0) ? (rc ? rc : CLI_FAIL) : 0; }
+
+/* Every rank reads the same command line and files, so set-up messages
+ * (and --help) on ranks > 0 would only repeat rank 0's: they go to a
+ * temporary file instead, shown when that rank alone failed (its data
+ * missing on its machine, say). */
+static void quiet_end(train_run *tr) {
+    fflush(stdout), fflush(stderr);
+    for (int fd = 1; fd <= 2; fd++)
+        if (tr->saved_fd[fd - 1] >= 0) dup2(tr->saved_fd[fd - 1], fd), close(tr->saved_fd[fd - 1]);
+}
+
+static void quiet_begin(train_run *tr) {
+    tr->saved_fd[0] = tr->saved_fd[1] = -1;
+    if (tr->rank == 0 || !(tr->quiet = tmpfile())) return;
+    fflush(stdout), fflush(stderr);
+    int ok = 1;
+    for (int fd = 1; fd <= 2 && ok; fd++)
+        ok = (tr->saved_fd[fd - 1] = dup(fd)) >= 0 && dup2(fileno(tr->quiet), fd) >= 0;
+    if (!ok) { /* then it speaks */
+        quiet_end(tr);
+        fclose(tr->quiet);
+        tr->quiet = NULL;
+    }
+}
+
+static int setup_agreed(train_run *tr, int rc) {
+    if (tr->quiet) quiet_end(tr);
+    double failed[2] = {rc != 0, tr->rank == 0 && rc != 0};
+    td_dist_sum(failed, 2);
+    if (failed[0] > 0 && failed[1] == 0) { /* rank 0 went through: say who did not */
+        if (rc && tr->quiet) {
+            char line[512];
+            rewind(tr->quiet);
+            while (fgets(line, sizeof line, tr->quiet)) fprintf(stderr, "rank %d: %s", tr->rank, line);
+        }
+        if (tr->rank == 0)
+            fprintf(stderr, "tinyad: %.0f of %d ranks could not set up the run (their messages are above): "
+                    "every machine needs the data and the run directory at the same paths\n", failed[0], tr->size);
+    }
+    if (tr->quiet) fclose(tr->quiet);
+    tr->quiet = NULL;
+    return failed[0] > 0 ? (rc ? rc : CLI_FAIL) : 0;
+}
+
 /* ---- set-up ------------------------------------------------------------------------------------ */
 
 /* --resume: the run's own config, with the few overrides that are allowed. */
 static int resume_config(train_run *tr, const char *kind, const unsigned char *given) {
-    static const char *may_change[] = {"epochs", "threads", "data", "resume", "on-nan"};
+    static const char *may_change[] = {"epochs", "threads", "data", "resume", "on-nan", "same-bits-any-ranks"};
     for (int i = 0; i < CLI_GIVEN_SIZE; i++) {
         if (!given[i]) continue;
         int ok = 0;
-        for (int k = 0; k < 5; k++) ok |= i == cli_option_index(may_change[k]);
+        for (int k = 0; k < 6; k++) ok |= i == cli_option_index(may_change[k]);
         if (!ok)
             return cli_usage_fail(OPT_TRAIN, "%s", "with --resume the run's own config is used; only "
-                                  "--epochs, --threads, --data and --on-nan may be given");
+                                  "--epochs, --threads, --data and --on-nan may be given (and --same-bits-any-ranks, "
+                                  "an option of the invocation)");
     }
     cli_config *c = &tr->c;
     snprintf(tr->ckpt, sizeof tr->ckpt, "%s/checkpoint.tdc", c->resume);
@@ -95,6 +171,7 @@ static int resume_config(train_run *tr, const char *kind, const unsigned char *g
     if (given[cli_option_index("epochs")]) r.epochs = c->epochs;
     if (given[cli_option_index("data")]) snprintf(r.data, sizeof r.data, "%s", c->data);
     r.threads = c->threads;
+    r.same_bits = c->same_bits;
     snprintf(r.on_nan, sizeof r.on_nan, "%s", c->on_nan);
     snprintf(tr->run, sizeof tr->run, "%s", c->resume);
     *c = r;
@@ -209,7 +286,8 @@ static int resume_state(train_run *tr) {
         return cli_usage_fail(OPT_TRAIN, "%s", msg);
     }
     snprintf(tr->path, sizeof tr->path, "%s/metrics.csv", tr->run);
-    int rc = run_reload_metrics(tr->path, tr->start_epoch, tr->train_curve, tr->val_curve);
+    /* the curves are rank 0's (its pictures), and so is the file */
+    int rc = tr->rank ? 0 : run_reload_metrics(tr->path, tr->start_epoch, tr->train_curve, tr->val_curve);
     if (rc)
         return rc == -2 ? cli_fail_write("rewrite", tr->path)
                         : cli_fail("metrics.csv of the run is missing or shorter than its checkpoint");
@@ -240,17 +318,17 @@ static int fresh_dir(train_run *tr) {
 static int train_start(train_run *tr) {
     const cli_config *c = &tr->c;
     tr->have_ckpt = tr->resume != NULL; /* the resumed run's checkpoint */
-    int rc = tr->resume ? resume_state(tr) : fresh_dir(tr);
+    int rc = tr->resume ? resume_state(tr) : tr->rank ? 0 : fresh_dir(tr);
     if (rc) return rc;
     snprintf(tr->path, sizeof tr->path, "%s/config.txt", tr->run);
-    if (run_write_text(tr->path, tr->config_text)) return cli_fail_write("write", tr->path);
+    if (!tr->rank && run_write_text(tr->path, tr->config_text)) return cli_fail_write("write", tr->path);
     snprintf(tr->ckpt, sizeof tr->ckpt, "%s/checkpoint.tdc", tr->run);
     tr->sched = (td_schedule){TD_SCHED_CONSTANT, c->gamma, c->step_size};
     if (!strcmp(c->schedule, "step")) tr->sched.kind = TD_SCHED_STEP;
     if (!strcmp(c->schedule, "exp")) tr->sched.kind = TD_SCHED_EXP;
     td_batcher_init(&tr->b, &tr->d.train, c->batch, 1, (td_binarize)td_binarize_parse(c->binarize),
                     &tr->order, &tr->noise);
-    tr->tty = isatty(2);
+    tr->tty = tr->rank == 0 && isatty(2);
     /* Tests stop a run after N steps as if interrupted (deterministically) ... */
     const char *stop_env = getenv("TINYAD_STOP_AFTER_STEPS");
     tr->stop_after = stop_env ? atoll(stop_env) : -1;
@@ -303,21 +381,32 @@ static int explain_non_finite(run_model *rm, td_tensor xb, td_rng rng, int64_t e
 
 /* The NaN policy: never let NaN/Inf into the weights. --on-nan skip drops
  * the step (STEP_SKIPPED) while the weights are finite and fewer than
- * MAX_SKIPS_IN_A_ROW steps in a row failed; otherwise the run stops. */
-static int nan_policy(train_run *tr, const epoch_state *e, td_tensor xb, td_rng rng_before, int in_grad) {
-    char why[400], msg[700];
-    const int weights_ok = explain_non_finite(&tr->rm, xb, rng_before, e->epoch, why, sizeof why);
-    snprintf(msg, sizeof msg, "%s at epoch %lld, step %lld (of %lld): %s",
+ * MAX_SKIPS_IN_A_ROW steps in a row failed; otherwise the run stops.
+ * Every rank runs it when any rank saw a NaN/Inf (in_grad: 1 if it was in a
+ * gradient), and decides alike: the weights and counters are the same on
+ * all. A rank that saw it itself (mine) explains it from its own rows. */
+static int nan_policy(train_run *tr, const epoch_state *e, td_tensor xb, td_rng rng_before, int mine,
+                      int in_grad) {
+    char why[400], msg[700], who[32] = "";
+    int weights_ok = !run_non_finite_param(tr->rm.params);
+    if (mine)
+        weights_ok = explain_non_finite(&tr->rm, xb, rng_before, e->epoch, why, sizeof why);
+    else
+        snprintf(why, sizeof why, "on another rank");
+    if (tr->size > 1) snprintf(who, sizeof who, "rank %d: ", tr->rank);
+    if (mine) in_grad = mine == 2;
+    snprintf(msg, sizeof msg, "%s%s at epoch %lld, step %lld (of %lld): %s", who,
              in_grad ? "NaN/Inf in the gradient" : "the loss is NaN/Inf", (long long)e->epoch + 1,
              (long long)e->batch_i + 1, (long long)td_batcher_count(&tr->b), why);
     if (tr->tty) fputc('\n', stderr);
     if (tr->skip_nan && weights_ok && ++tr->skipped_in_row < MAX_SKIPS_IN_A_ROW) {
-        fprintf(stderr, "tinyad: %s; step skipped (--on-nan skip)\n", msg);
+        if (mine) fprintf(stderr, "tinyad: %s; step skipped (--on-nan skip)\n", msg);
         tr->skipped++;
         return STEP_SKIPPED;
     }
-    fprintf(stderr, "tinyad: %s\n", msg);
+    if (mine) fprintf(stderr, "tinyad: %s\n", msg);
     const int skip = tr->skip_nan;
+    if (tr->rank == 0)
     fprintf(stderr, "tinyad: stopped%s; %s%s; try a lower --lr or --clip 10%s\n",
             skip ? weights_ok ? " after 10 skipped steps in a row" : " (the weights cannot be "
             "recovered by skipping)" : "", tr->have_ckpt ? "the last good checkpoint is unchanged: " :
@@ -326,24 +415,121 @@ static int nan_policy(train_run *tr, const epoch_state *e, td_tensor xb, td_rng 
     return CLI_FAIL;
 }
 
-/* One optimizer step on batch xb: 0, STEP_SKIPPED, or an exit status. */
+/* One optimizer step on the global batch xb: 0, STEP_SKIPPED, or an exit
+ * status. This rank computes rows [r0, r1) of it (all of them without
+ * tr->split): a remainder of rows / size goes to the last ranks. The tape's batch slice makes the
+ * model's noise that of the whole batch, so a row gets the same noise on
+ * any number of ranks and every rank's generator advances alike; a rank
+ * with no rows (a batch smaller than the job) runs one row for that and
+ * counts nothing. The losses are sums over rows, so the gradients are
+ * summed across ranks. */
 static int train_step(train_run *tr, epoch_state *e, td_tensor xb, int64_t rows) {
     run_model *rm = &tr->rm;
     td_tape_reset(rm->tape);
     cli_terms tm;
     const td_rng rng_before = tr->model_rng; /* to replay the step if it goes wrong */
     if (tr->steps + 1 == tr->nan_step) xb.data[0] = NAN;
-    td_var *loss = rm->ops->train_loss(rm->m, rm->tape, td_const(rm->tape, xb), &tr->model_rng, e->epoch, &tm);
+    const int64_t r0 = rows * tr->rank / tr->size, r1 = rows * (tr->rank + 1) / tr->size;
+    const int empty = tr->split && r1 == r0;
+    td_tensor xs = !tr->split ? xb : td_tensor_rows(&xb, empty ? 0 : r0, empty ? 1 : r1 - r0);
+    if (tr->split) td_tape_set_batch_slice(rm->tape, empty ? 0 : r0, xs.shape.d[0], rows);
+    td_var *loss = rm->ops->train_loss(rm->m, rm->tape, td_const(rm->tape, xs), &tr->model_rng, e->epoch, &tm);
     int non_finite = !isfinite(tm.loss);
     if (!non_finite) {
         td_params_zero_grad(rm->params);
         if (td_backward(rm->tape, loss)) return cli_fail(td_error());
         non_finite = !grads_finite(rm->params) ? 2 : 0;
     }
-    if (non_finite) return nan_policy(tr, e, xb, rng_before, non_finite == 2);
+    if (empty) {
+        td_params_zero_grad(rm->params);
+        tm = (cli_terms){0, 0, 0}, non_finite = 0;
+    }
+    if (!tr->split && tr->rank) tm = (cli_terms){0, 0, 0}; /* rank 0's whole-batch figures count */
+    /* the batch's losses and whether any rank saw a NaN/Inf (in its loss, in
+     * its gradient) */
+    double g[5] = {tm.loss, tm.recon, tm.reg, non_finite == 1, non_finite == 2};
+    td_dist_sum(g, 5);
+    int rc = 0;
+    if (g[3] > 0 || g[4] > 0) {
+        rc = nan_policy(tr, e, xs, rng_before, non_finite, g[3] == 0);
+    } else {
+        if (tr->split) { /* else every rank has the whole batch's gradient already */
+            const double t0 = cli_now();
+            td_dist_reduce_grads(rm->params, TD_DIST_SUM);
+            tr->reduce_secs += cli_now() - t0, tr->reduces++;
+        }
+        tr->skipped_in_row = 0;
+        td_optimizer_step(rm->opt, e->lr);
+        e->sums[0] += g[0], e->sums[1] += g[1], e->sums[2] += g[2];
+        e->seen += rows;
+    }
+    td_tape_set_batch_slice(rm->tape, 0, 0, 0); /* validation and pictures draw plainly */
+    return rc;
+}
+
+/* --same-bits-any-ranks M: the step's gradient is the sum, in the order of
+ * the batch, of the gradients of its micro-batches of M rows; rank r
+ * computes micro-batches [k r / N, k (r + 1) / N) of the k, every rank then
+ * holds all k (one all-gather) and adds them in that order, so the bits do
+ * not depend on N (one process computes the same k). Each micro-batch
+ * starts from the step's generator and draws the whole batch's noise
+ * (the tape's slice): the same numbers per row as without the option. A
+ * rank without micro-batches runs the first one to advance its generator
+ * alike and discards it. */
+static int micro_step(train_run *tr, epoch_state *e, td_tensor xb, int64_t rows) {
+    run_model *rm = &tr->rm;
+    const int64_t m = tr->c.same_bits, k = (rows + m - 1) / m, np = rm->params->total;
+    const int64_t j0 = k * tr->rank / tr->size, j1 = k * (tr->rank + 1) / tr->size;
+    const td_rng start = tr->model_rng;
+    if (tr->steps + 1 == tr->nan_step) xb.data[0] = NAN;
+    for (int64_t j = j0 < j1 ? j0 : 0; j < (j0 < j1 ? j1 : 1); j++) {
+        const int64_t first = j * m, n = rows - first < m ? rows - first : m;
+        td_rng r = start;
+        cli_terms tm;
+        td_tape_reset(rm->tape);
+        td_tape_set_batch_slice(rm->tape, first, n, rows);
+        td_var *loss = rm->ops->train_loss(rm->m, rm->tape, td_const(rm->tape, td_tensor_rows(&xb, first, n)), &r,
+                                           e->epoch, &tm);
+        tr->model_rng = r;
+        if (j0 == j1) break; /* no share: the generator only */
+        double *t = tr->micro_terms + 4 * j;
+        t[0] = tm.loss, t[1] = tm.recon, t[2] = tm.reg, t[3] = !isfinite(tm.loss);
+        if (!t[3]) {
+            td_params_zero_grad(rm->params);
+            if (td_backward(rm->tape, loss)) return cli_fail(td_error());
+            t[3] = grads_finite(rm->params) ? 0 : 2;
+        }
+        memcpy(tr->micro_grads + j * np, rm->params->grads, sizeof(td_real) * (size_t)np);
+    }
+    const double t0 = cli_now();
+    td_dist_allgather(tr->micro_terms, 4 * sizeof(double), k);
+    td_dist_allgather(tr->micro_grads, sizeof(td_real) * (size_t)np, k);
+    if (tr->size > 1) tr->reduce_secs += cli_now() - t0, tr->reduces++;
+    double g[3] = {0, 0, 0};
+    int64_t bad = -1;
+    for (int64_t j = 0; j < k; j++) {
+        const double *t = tr->micro_terms + 4 * j;
+        g[0] += t[0], g[1] += t[1], g[2] += t[2];
+        if (t[3] && bad < 0) bad = j;
+    }
+    if (bad >= 0) { /* the first micro-batch that failed; its rank explains it */
+        const int64_t first = bad * m, n = rows - first < m ? rows - first : m;
+        td_tape_set_batch_slice(rm->tape, first, n, rows);
+        const int kind = (int)tr->micro_terms[4 * bad + 3], mine = bad >= j0 && bad < j1 ? kind : 0;
+        const int rc = nan_policy(tr, e, td_tensor_rows(&xb, first, n), start, mine, kind == 2);
+        td_tape_set_batch_slice(rm->tape, 0, 0, 0);
+        return rc;
+    }
+    td_tape_set_batch_slice(rm->tape, 0, 0, 0);
+    td_real *grads = rm->params->grads;
+    memcpy(grads, tr->micro_grads, sizeof(td_real) * (size_t)np);
+    for (int64_t j = 1; j < k; j++) {
+        const td_real *gj = tr->micro_grads + j * np;
+        for (int64_t i = 0; i < np; i++) grads[i] += gj[i];
+    }
     tr->skipped_in_row = 0;
     td_optimizer_step(rm->opt, e->lr);
-    e->sums[0] += tm.loss, e->sums[1] += tm.recon, e->sums[2] += tm.reg;
+    e->sums[0] += g[0], e->sums[1] += g[1], e->sums[2] += g[2];
     e->seen += rows;
     return 0;
 }
@@ -383,17 +569,17 @@ static int epoch_steps(train_run *tr, epoch_state *e) {
     td_tensor xb;
     int64_t rows;
     while ((rows = td_batcher_next(b, &xb)) > 0) {
-        const int rc = train_step(tr, e, xb, rows);
+        const int rc = tr->c.same_bits ? micro_step(tr, e, xb, rows) : train_step(tr, e, xb, rows);
         if (rc > 0) return rc;
         e->batch_i++;
-        if (++tr->steps == tr->stop_after) stop_requested = 1;
+        if (++tr->steps == tr->stop_after) stop_requested = 1; /* on every rank */
         if (rc == 0 && tr->tty && (cli_now() - e->last_draw > 0.2 || b->pos >= b->d->n)) {
             e->last_draw = cli_now();
             progress(e->epoch + 1, tr->c.epochs, b->pos, b->d->n,
                      (double)(e->seen - e->skip * tr->c.batch) / (cli_now() - e->t0 + 1e-9),
                      e->sums[0] / (double)e->seen);
         }
-        if (stop_requested && b->pos < b->d->n) break;
+        if (stop_agreed(tr) && b->pos < b->d->n) break;
     }
     return 0;
 }
@@ -405,12 +591,13 @@ static int save_mid_epoch(train_run *tr, const epoch_state *e) {
     memcpy(ex->sums, e->sums, sizeof e->sums);
     ex->seen = (uint64_t)e->seen;
     ex->noise = tr->noise;
+    if (tr->rank) return agree(0); /* rank 0 writes */
     if (tr->tty) fputc('\n', stderr);
     if (run_save_checkpoint(tr->ckpt, tr->config_text, &tr->rm, &tr->model_rng, (uint64_t)e->epoch, ex))
-        return cli_fail(td_error());
+        return agree(cli_fail(td_error()));
     fprintf(stderr, "interrupted in epoch %lld: saved %s; continue with `tinyad train %s --resume %s`\n",
             (long long)e->epoch + 1, tr->ckpt, tr->c.kind, tr->run);
-    return 0;
+    return agree(0);
 }
 
 /* One row of metrics.csv; 0 or a status. A partial row is dropped by
@@ -430,15 +617,10 @@ static int append_metrics(train_run *tr, const epoch_state *e, const cli_terms *
     return cli_fail_write("append to", tr->path);
 }
 
-/* Validation, the metrics row, the summary line and the checkpoint. */
-static int end_of_epoch(train_run *tr, const epoch_state *e) {
+/* Validation, the metrics row, the summary line and the checkpoint: rank
+ * 0's. */
+static int epoch_write(train_run *tr, const epoch_state *e) {
     const cli_config *c = &tr->c;
-    if (e->seen == 0) { /* --on-nan skip skipped the whole epoch */
-        char msg[200];
-        snprintf(msg, sizeof msg, "every step of epoch %lld gave NaN/Inf and was skipped; stopped",
-                 (long long)e->epoch + 1);
-        return cli_fail(msg);
-    }
     const double secs = cli_now() - e->t0;
     td_rng er = td_rng_stream(&tr->base, RNG_EVAL + (uint64_t)e->epoch);
     const int has_val = tr->d.val.n > 0;
@@ -463,20 +645,40 @@ static int end_of_epoch(train_run *tr, const epoch_state *e) {
     ex->noise = tr->noise;
     if (run_save_checkpoint(tr->ckpt, tr->config_text, &tr->rm, &tr->model_rng, (uint64_t)e->epoch + 1, ex))
         return cli_fail(td_error());
+    return 0;
+}
+
+/* The end of an epoch on every rank: the weights checked identical, then
+ * rank 0 writes, and all agree on how it went. */
+static int end_of_epoch(train_run *tr, const epoch_state *e) {
+    if (e->seen == 0) { /* --on-nan skip skipped the whole epoch (e->seen is global) */
+        char msg[200];
+        snprintf(msg, sizeof msg, "every step of epoch %lld gave NaN/Inf and was skipped; stopped",
+                 (long long)e->epoch + 1);
+        return tr->rank ? CLI_FAIL : cli_fail(msg);
+    }
+    if (td_dist_check_same(tr->rm.params)) { /* the last checkpoint stays the last good one */
+        if (tr->rank == 0) fprintf(stderr, "tinyad: after epoch %lld: %s; stopped\n", (long long)e->epoch + 1,
+                                   td_error());
+        return CLI_FAIL;
+    }
+    tr->same_checks += tr->size > 1;
+    int rc = agree(tr->rank ? 0 : epoch_write(tr, e));
+    if (rc) return rc;
     tr->have_ckpt = 1;
-    if (stop_requested)
+    if (stop_agreed(tr) && tr->rank == 0)
         fprintf(stderr, "interrupted: saved %s after epoch %lld; continue with `tinyad train %s --resume %s`\n",
-                tr->ckpt, (long long)e->epoch + 1, c->kind, tr->run);
+                tr->ckpt, (long long)e->epoch + 1, tr->c.kind, tr->run);
     return 0;
 }
 
 static int train_epochs(train_run *tr) {
-    for (int64_t epoch = tr->start_epoch; epoch < tr->c.epochs && !stop_requested; epoch++) {
+    for (int64_t epoch = tr->start_epoch; epoch < tr->c.epochs && !stop_agreed(tr); epoch++) {
         epoch_state e;
         epoch_begin(tr, epoch, &e);
         int rc = epoch_steps(tr, &e);
         if (rc) return rc;
-        if (stop_requested && tr->b.pos < tr->b.d->n) return save_mid_epoch(tr, &e);
+        if (tr->stop && tr->b.pos < tr->b.d->n) return save_mid_epoch(tr, &e);
         if ((rc = end_of_epoch(tr, &e))) return rc;
     }
     return 0;
@@ -486,7 +688,14 @@ static int train_epochs(train_run *tr) {
 static int train_finish(train_run *tr, int status) {
     /* A Ctrl-C during the pictures (every epoch is saved by then) lets them
      * finish: the run is complete, and says so with status 0. */
-    const int interrupted = stop_requested;
+    const int interrupted = stop_agreed(tr);
+    if (tr->rank) return !status && interrupted ? CLI_INTERRUPTED : status; /* rank 0 writes */
+    if (tr->size > 1 && tr->reduces)
+        fprintf(stderr, "%d ranks: the gradient all-reduce took %.3f ms per step\n", tr->size,
+                1e3 * tr->reduce_secs / (double)tr->reduces);
+    if (tr->same_checks)
+        fprintf(stderr, "%d ranks: the weights, compared at the end of %lld epoch%s, were identical on "
+                "every rank\n", tr->size, (long long)tr->same_checks, tr->same_checks == 1 ? "" : "s");
     if (!status && !interrupted) {
         run_model *rm = &tr->rm;
         run_write_pictures(tr->run, rm, &tr->d, tr->train_curve, tr->val_curve, tr->c.epochs,
@@ -504,11 +713,31 @@ static int train_finish(train_run *tr, int status) {
 }
 
 int cmd_train(int argc, char **argv) {
+    if (td_dist_init(&argc, &argv)) return cli_fail(td_error());
     train_run *tr = td_alloc_zero(sizeof *tr);
+    tr->rank = td_dist_rank(), tr->size = td_dist_size();
+    quiet_begin(tr);
     int status = train_config(tr, argc, argv);
+    if (!status && !(status = train_load(tr))) status = train_start(tr);
+    status = setup_agreed(tr, status);
     if (status == SETUP_HELP) status = CLI_OK;
-    else if (!status && !(status = train_load(tr)) && !(status = train_start(tr)))
+    else if (!status) {
+        td_dist_broadcast_params(tr->rm.params); /* equal already (one seed, one checkpoint): made sure */
+        const cli_model *ops = tr->rm.ops;
+        tr->split = tr->size > 1 && !(ops->couples_rows && ops->couples_rows(&tr->c));
+        if (tr->c.same_bits) { /* room for every micro-batch of a batch */
+            const int64_t k = (tr->c.batch + tr->c.same_bits - 1) / tr->c.same_bits;
+            tr->micro_grads = td_alloc(sizeof(td_real) * (size_t)(k * tr->rm.params->total));
+            tr->micro_terms = td_alloc(sizeof(double) * (size_t)(4 * k));
+            tr->split = tr->size > 1;
+        }
+        if (tr->size > 1 && !tr->split && tr->rank == 0)
+            fprintf(stderr, "note: this %s's loss is not a sum over the batch's rows (a batch statistic), so "
+                    "its gradient cannot be split: each of the %d ranks computes every batch (no speed-up)\n",
+                    ops->kind, tr->size);
         status = train_finish(tr, train_epochs(tr));
+    }
     train_release(tr);
+    td_dist_finalize();
     return status;
 }
