@@ -53,6 +53,9 @@ typedef struct cli_model {
     /* extra figures for `tinyad eval` over a dataset: fills names/values,
      * returns how many (at most 8) */
     int (*eval_extra)(void *m, td_tape *t, const td_tensor *x, const char **names, double *values);
+    /* the bias of the Bernoulli output logits, which --output-bias data sets
+     * from the training images (vae, hvae) */
+    td_var *(*output_bias)(void *m);
 } cli_model;
 
 /* The rows, in the order --help lists them. */
