@@ -158,33 +158,30 @@ td_var *td_hvae_encode(td_tape *t, const td_hvae *m, td_var *x) {
     return mu2;
 }
 
-static td_var *x_mean(td_tape *t, const td_hvae *m, td_var *z1) {
-    return td_sigmoid(t, td_mlp_forward(t, &m->px, z1));
+/* The mean of p(x|z1) at z1 = the mean of a Gaussian layer of in (no-grad). */
+static td_var *x_at_mean(td_tape *t, const td_hvae *m, const td_mlp *stack, const td_linear_layer *mu_l,
+                         const td_linear_layer *lv_l, td_var *in) {
+    td_no_grad ng = td_no_grad_begin(t);
+    td_var *mu, *lv;
+    gauss_layer(t, m, stack, mu_l, lv_l, in, &mu, &lv);
+    td_var *y = td_sigmoid(t, td_mlp_forward(t, &m->px, mu));
+    td_no_grad_end(ng);
+    return y;
 }
 
 td_var *td_hvae_decode(td_tape *t, const td_hvae *m, td_var *z2) {
-    td_no_grad ng = td_no_grad_begin(t);
-    td_var *mp, *lp;
-    gauss_layer(t, m, &m->p1, &m->p1_mu, &m->p1_lv, z2, &mp, &lp);
-    td_var *y = x_mean(t, m, mp);
-    td_no_grad_end(ng);
-    return y;
+    return x_at_mean(t, m, &m->p1, &m->p1_mu, &m->p1_lv, z2);
+}
+
+td_var *td_hvae_reconstruct(td_tape *t, const td_hvae *m, td_var *x) {
+    return x_at_mean(t, m, &m->q1, &m->q1_mu, &m->q1_lv, x);
 }
 
 td_var *td_hvae_sample(td_tape *t, const td_hvae *m, int64_t n, td_rng *rng) {
     td_no_grad ng = td_no_grad_begin(t);
     td_var *mp, *lp;
     gauss_layer(t, m, &m->p1, &m->p1_mu, &m->p1_lv, td_randn(t, rng, TD_SHAPE(n, m->cfg.latent2)), &mp, &lp);
-    td_var *y = x_mean(t, m, td_gauss_sample(t, mp, lp, 1, rng, NULL));
-    td_no_grad_end(ng);
-    return y;
-}
-
-td_var *td_hvae_reconstruct(td_tape *t, const td_hvae *m, td_var *x) {
-    td_no_grad ng = td_no_grad_begin(t);
-    td_var *mu1, *lv1;
-    gauss_layer(t, m, &m->q1, &m->q1_mu, &m->q1_lv, x, &mu1, &lv1);
-    td_var *y = x_mean(t, m, mu1);
+    td_var *y = td_sigmoid(t, td_mlp_forward(t, &m->px, td_gauss_sample(t, mp, lp, 1, rng, NULL)));
     td_no_grad_end(ng);
     return y;
 }
