@@ -188,18 +188,24 @@ td_var *td_hvae_sample(td_tape *t, const td_hvae *m, int64_t n, td_rng *rng) {
 
 void td_hvae_active_units(td_tape *t, const td_hvae *m, const td_tensor *x, td_rng *rng,
                           int64_t *active1, int64_t *active2) {
-    const int64_t n = x->shape.d[0], d1 = m->cfg.latent1, d2 = m->cfg.latent2, chunk = 500;
+    /* E_q[z2|x] = E_{z1 ~ q(z1|x)} mu2(z1), by the mean over S draws of z1:
+     * one draw (as yburda/iwae) would add the z1 noise to the variance over
+     * x and count units that only follow that noise */
+    const int64_t S = 100, chunk = 50;
+    const int64_t n = x->shape.d[0], d1 = m->cfg.latent1, d2 = m->cfg.latent2;
     td_real *m1 = td_alloc(sizeof(td_real) * (size_t)(n * d1 + 1));
-    td_real *m2 = td_alloc(sizeof(td_real) * (size_t)(n * d2 + 1));
+    td_real *m2 = td_alloc_zero(sizeof(td_real) * (size_t)(n * d2 + 1));
     td_no_grad ng = td_no_grad_begin(t);
     for (int64_t i = 0; i < n; i += chunk) {
         const int64_t rows = n - i < chunk ? n - i : chunk;
         td_tape_reset(t);
         td_var *mu1, *lv1, *mu2, *lv2;
         gauss_layer(t, m, &m->q1, &m->q1_mu, &m->q1_lv, td_const(t, td_tensor_rows(x, i, rows)), &mu1, &lv1);
-        gauss_layer(t, m, &m->q2, &m->q2_mu, &m->q2_lv, td_gauss_sample(t, mu1, lv1, 1, rng, NULL), &mu2, &lv2);
+        gauss_layer(t, m, &m->q2, &m->q2_mu, &m->q2_lv, td_gauss_sample(t, mu1, lv1, S, rng, NULL), &mu2, &lv2);
         memcpy(m1 + i * d1, mu1->value.data, sizeof(td_real) * (size_t)(rows * d1));
-        memcpy(m2 + i * d2, mu2->value.data, sizeof(td_real) * (size_t)(rows * d2));
+        for (int64_t s = 0; s < S; s++) /* row s * rows + r: draw s of image r */
+            for (int64_t r = 0; r < rows * d2; r++)
+                m2[i * d2 + r] += mu2->value.data[s * rows * d2 + r] / (td_real)S;
     }
     td_tape_reset(t);
     td_no_grad_end(ng);

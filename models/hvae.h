@@ -78,8 +78,10 @@ td_var *td_hvae_sample(td_tape *t, const td_hvae *m, int64_t n, td_rng *rng);
 td_var *td_hvae_reconstruct(td_tape *t, const td_hvae *m, td_var *x);
 
 /* Active units of each layer over the rows of x (threshold 0.01, gauss.h):
- * layer 1 from mu1(x); layer 2 from mu2(z1) with one z1 ~ q(z1|x) per image,
- * as yburda/iwae's get_units_variances. No-grad; resets t. */
+ * layer 1 from E_q[z1|x] = mu1(x); layer 2 from E_q[z2|x], the mean of
+ * mu2(z1) over 100 draws z1 ~ q(z1|x). (yburda/iwae's get_units_variances
+ * takes one draw, which adds the z1 noise to the variance.) No-grad;
+ * resets t. */
 void td_hvae_active_units(td_tape *t, const td_hvae *m, const td_tensor *x, td_rng *rng,
                           int64_t *active1, int64_t *active2);
 

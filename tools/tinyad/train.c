@@ -519,7 +519,7 @@ static int train_finish(train_run *tr, int status) {
         const int prior = rm->ops->sample != NULL;
         fprintf(stderr, "run directory: %s (config.txt, metrics.csv, checkpoint.tdc, %srecon.png, %s"
                 "latent.png%s, curve.png)\n", tr->run, prior ? "samples.png, " : "",
-                rm->ops->filters ? "filters.png, " : "", prior && tr->c.latent == 2 ? ", manifold.png" : "");
+                rm->ops->filters ? "filters.png, " : "", prior && rm->ops->latent(rm->m) == 2 ? ", manifold.png" : "");
     }
     if (tr->skipped)
         fprintf(stderr, "tinyad: %lld step%s skipped for NaN/Inf (--on-nan skip)\n", (long long)tr->skipped,
