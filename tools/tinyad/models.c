@@ -136,11 +136,10 @@ static int vae_eval_extra(void *m, td_tape *t, const td_tensor *x, const char **
     return 1;
 }
 
-/* The bias of the Bernoulli logits, for --output-bias data. */
-static td_var *vae_output_bias(void *m) {
-    const td_mlp *dec = &((td_vae *)m)->dec;
-    return dec->layers[dec->n_layers - 1].b;
-}
+/* The bias of an MLP's last layer: the Bernoulli logits', for --output-bias data. */
+static td_var *last_bias(const td_mlp *net) { return net->layers[net->n_layers - 1].b; }
+
+static td_var *vae_output_bias(void *m) { return last_bias(&((td_vae *)m)->dec); }
 
 static const cli_model vae_row = {
     .kind = "vae", .summary = "variational autoencoder (Kingma & Welling)", .reg_name = "kl",
@@ -247,10 +246,7 @@ static int hvae_eval_extra(void *m, td_tape *t, const td_tensor *x, const char *
     return 2;
 }
 
-static td_var *hvae_output_bias(void *m) {
-    const td_mlp *px = &((td_hvae *)m)->px;
-    return px->layers[px->n_layers - 1].b;
-}
+static td_var *hvae_output_bias(void *m) { return last_bias(&((td_hvae *)m)->px); }
 
 static const cli_model hvae_row = {
     .kind = "hvae", .summary = "VAE with two stochastic layers (Burda et al. 2016)", .reg_name = "kl",
