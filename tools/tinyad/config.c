@@ -309,8 +309,8 @@ int cli_config_check(const cli_config *c) {
     else if (m->check && m->check(c, why, sizeof why))
         ;
     else if (strcmp(c->output_bias, "init") && !m->output_bias)
-        snprintf(why, sizeof why, "--output-bias %s: the %s model has no Bernoulli output bias to set",
-                 c->output_bias, c->kind);
+        snprintf(why, sizeof why, "--output-bias %s: the %s model has no Bernoulli output bias to set%s",
+                 c->output_bias, c->kind, strcmp(c->recipe, "none") ? " (--recipe sets it: add --output-bias init)" : "");
     else if (c->limit > 0 && c->val >= c->limit)
         snprintf(why, sizeof why, "--val %lld leaves no training images out of --limit %lld",
                  (long long)c->val, (long long)c->limit);
