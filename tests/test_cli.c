@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "nn/checkpoint.h"
+#include "nn/data.h"
 
 static const char *exe;
 static char tmp[1024], data[1100], out_path[1200], err_path[1200];
@@ -349,6 +350,36 @@ static void test_hvae_and_recipe(void) {
           "hvae eval text: %s", slurp(out_path));
     snprintf(a, sizeof a, "eval '%s/run_a' --json", tmp); /* the one-layer VAE's active units */
     CHECK(run(NULL, a) == 0 && strstr(slurp(out_path), "\"active_units\": "), "vae eval: %s", slurp(out_path));
+    /* --output-bias data: one step of adam-iwae moves nothing (its first step
+     * uses the zero first moments), so the checkpoint holds the bias as set:
+     * the logit of the mean training pixel, clipped to [0.001, 0.999] */
+    snprintf(r1, sizeof r1, "%s/bias", tmp);
+    snprintf(a, sizeof a, "train vae --data '%s' --hidden 16 --latent 2 --recipe iwae --binarize none "
+             "--epochs 1 --batch 600 --out '%s' --threads 1", data, r1);
+    CHECK(run(NULL, a) == 0, "output-bias run: %s", slurp(err_path));
+    snprintf(p1, sizeof p1, "%s/checkpoint.tdc", r1);
+    td_checkpoint *ck = td_checkpoint_open(p1);
+    td_dataset d;
+    CHECK(ck && td_dataset_load(data, "train", 0, &d) == 0, "open: %s", td_error());
+    if (ck) {
+        td_tensor b = td_tensor_zeros(TD_SHAPE(d.dim));
+        CHECK(td_archive_get_tensor(td_checkpoint_archive(ck), "param.dec.1.b", &b) == 0, "%s", td_error());
+        td_real *x = td_alloc(sizeof(td_real) * (size_t)(d.n * d.dim));
+        td_dataset_rows(&d, 0, d.n, x);
+        int bad = 0;
+        for (int64_t j = 0; j < d.dim; j++) {
+            double m = 0;
+            for (int64_t i = 0; i < d.n; i++) m += x[i * d.dim + j];
+            m /= (double)d.n;
+            m = m < 0.001 ? 0.001 : m > 0.999 ? 0.999 : m;
+            bad += fabs(b.data[j] - log(m / (1 - m))) > 1e-4;
+        }
+        CHECK(bad == 0, "%d of %lld output biases are not the logit of the mean pixel", bad, (long long)d.dim);
+        td_free(x);
+        td_tensor_release(&b);
+        td_dataset_release(&d);
+        td_checkpoint_close(ck);
+    }
     /* refused: what the kind or the recipe cannot do */
     usage_error("train hvae --likelihood gaussian");
     usage_error("train hvae --hidden2 0");
