@@ -12,7 +12,8 @@
 #include "../tensor/kernels.h"
 
 static const char *const optim_names[] = {
-    [TD_OPT_SGD] = "sgd", [TD_OPT_ADAM] = "adam", [TD_OPT_ADAMW] = "adamw"};
+    [TD_OPT_SGD] = "sgd", [TD_OPT_ADAM] = "adam", [TD_OPT_ADAMW] = "adamw", [TD_OPT_ADAM_IWAE] = "adam-iwae"};
+enum { N_OPTIM = sizeof optim_names / sizeof *optim_names };
 
 td_optim_config td_optim_defaults(td_optim_kind kind) {
     td_optim_config c = {.kind = kind, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
@@ -20,23 +21,24 @@ td_optim_config td_optim_defaults(td_optim_kind kind) {
     case TD_OPT_SGD: c.lr = 1e-2; break;
     case TD_OPT_ADAM: c.lr = 1e-3; break;
     case TD_OPT_ADAMW: c.lr = 1e-3, c.weight_decay = 1e-2; break;
+    case TD_OPT_ADAM_IWAE: c.lr = 1e-3, c.beta1 = 0.99, c.eps = 1e-4; break;
     }
     return c;
 }
 
 int td_optim_parse(const char *name) {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < N_OPTIM; i++)
         if (strcmp(name, optim_names[i]) == 0) return i;
     return -1;
 }
 
 const char *td_optim_name(td_optim_kind kind) {
-    return (int)kind >= 0 && (int)kind < 3 ? optim_names[kind] : "?";
+    return (int)kind >= 0 && (int)kind < N_OPTIM ? optim_names[kind] : "?";
 }
 
 /* NULL when the config is usable, else what is wrong with it. */
 static const char *config_problem(const td_optim_config *c) {
-    if ((int)c->kind < 0 || (int)c->kind >= 3) return "unknown optimizer kind";
+    if ((int)c->kind < 0 || (int)c->kind >= N_OPTIM) return "unknown optimizer kind";
     if (c->nesterov && !(c->kind == TD_OPT_SGD && c->momentum > 0))
         return "Nesterov momentum needs SGD with momentum > 0";
     if (!(c->momentum >= 0 && c->weight_decay >= 0 && c->eps >= 0))
@@ -56,6 +58,8 @@ td_optimizer *td_optimizer_create(td_params *p, td_optim_config cfg) {
     size_t bytes = sizeof(td_real) * (size_t)(p->total > 0 ? p->total : 1);
     o->m = td_alloc_zero(bytes); /* SGD momentum buffer or Adam's first moment */
     if (cfg.kind != TD_OPT_SGD) o->v = td_alloc_zero(bytes);
+    if (cfg.kind == TD_OPT_ADAM_IWAE) /* yburda/iwae: shared_ones_like */
+        for (int64_t i = 0; i < p->total; i++) o->v[i] = 1;
     return o;
 }
 
@@ -91,11 +95,29 @@ static void adam_step(td_optimizer *o, double lr) {
     td_k_adam_update(o->params->values, o->params->grads, o->m, o->v, o->params->total, c);
 }
 
+/* yburda/iwae's Adam (optim.h): the step from the previous moments, then
+ * the moments. A plain loop: it is a small part of a step. */
+static void adam_iwae_step(td_optimizer *o, double lr) {
+    const double t = (double)o->steps, b1 = o->cfg.beta1, b2 = o->cfg.beta2;
+    const td_real alpha = (td_real)(lr * sqrt(1.0 - pow(b2, t)) / (1.0 - pow(b1, t)));
+    const td_real rb1 = (td_real)b1, rb2 = (td_real)b2, eps = (td_real)o->cfg.eps,
+                  l2 = (td_real)o->cfg.weight_decay;
+    td_real *p = o->params->values, *m = o->m, *v = o->v;
+    const td_real *g = o->params->grads;
+    for (int64_t i = 0; i < o->params->total; i++) {
+        const td_real gi = g[i] + l2 * p[i];
+        p[i] -= alpha * m[i] / ((td_real)sqrt((double)v[i]) + eps);
+        m[i] = rb1 * m[i] + (1 - rb1) * gi;
+        v[i] = rb2 * v[i] + (1 - rb2) * gi * gi;
+    }
+}
+
 double td_optimizer_step(td_optimizer *o, double lr) {
     double norm = 0;
     if (o->cfg.clip_norm > 0) norm = td_params_clip_grad_norm(o->params, o->cfg.clip_norm);
     o->steps++;
     if (o->cfg.kind == TD_OPT_SGD) sgd_step(o, lr);
+    else if (o->cfg.kind == TD_OPT_ADAM_IWAE) adam_iwae_step(o, lr);
     else adam_step(o, lr);
     return norm;
 }
@@ -207,16 +229,24 @@ int td_optimizer_load(td_optimizer *o, const td_archive *a) {
 /* ---- schedules ------------------------------------------------------------------ */
 
 static const char *const sched_names[] = {
-    [TD_SCHED_CONSTANT] = "constant", [TD_SCHED_STEP] = "step", [TD_SCHED_EXP] = "exp"};
+    [TD_SCHED_CONSTANT] = "constant", [TD_SCHED_STEP] = "step", [TD_SCHED_EXP] = "exp", [TD_SCHED_IWAE] = "iwae"};
+enum { N_SCHED = sizeof sched_names / sizeof *sched_names };
 
 int td_schedule_parse(const char *name) {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < N_SCHED; i++)
         if (strcmp(name, sched_names[i]) == 0) return i;
     return -1;
 }
 
 const char *td_schedule_name(td_schedule_kind kind) {
-    return (int)kind >= 0 && (int)kind < 3 ? sched_names[kind] : "?";
+    return (int)kind >= 0 && (int)kind < N_SCHED ? sched_names[kind] : "?";
+}
+
+int td_schedule_iwae_stage(int64_t epoch) {
+    int stage = 1;
+    for (int64_t end = 1, len = 1; stage < 8 && epoch >= end; stage++) /* stage i ends at (3^i - 1) / 2 */
+        len *= 3, end += len;
+    return stage;
 }
 
 double td_schedule_lr(const td_schedule *s, double base_lr, int64_t epoch) {
@@ -226,6 +256,10 @@ double td_schedule_lr(const td_schedule *s, double base_lr, int64_t epoch) {
         TD_ASSERT(s->step_size > 0, "step schedule needs step_size > 0");
         return base_lr * pow(s->gamma, (double)(epoch / s->step_size));
     case TD_SCHED_EXP: return base_lr * pow(s->gamma, (double)epoch);
+    case TD_SCHED_IWAE: {
+        const int i = td_schedule_iwae_stage(epoch);
+        return base_lr * (round(10 * pow(10.0, 1 - (i - 1) / 7.0)) / 10) / 10;
+    }
     }
     TD_ASSERT(0, "unknown schedule kind %d", (int)s->kind);
     return base_lr;

@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "nn/checkpoint.h"
+#include "nn/data.h"
 
 static const char *exe;
 static char tmp[1024], data[1100], out_path[1200], err_path[1200];
@@ -283,6 +284,114 @@ static void test_overwrite(void) {
     CHECK(lines == 2, "after --force metrics.csv has %d lines", lines);
 }
 
+/* The two-layer VAE and the IWAE paper's recipe through the command line:
+ * resume (at an epoch boundary and mid-epoch) gives the uninterrupted
+ * run's checkpoint bit for bit, with the recipe's optimizer state and
+ * schedule too; eval --iw-k and the active units; what is refused. */
+static void test_hvae_and_recipe(void) {
+    char a[4096], r1[1200], r2[1200], r3[1200], p1[1300], p2[1300];
+    const char *common = "--epochs 3 --batch 50 --hidden 16,16 --latent 6 --hidden2 8 --latent2 3 "
+                         "--activation tanh --binarize dynamic --threads 1";
+    for (int recipe = 0; recipe < 2; recipe++) {
+        const char *extra = recipe ? "--recipe iwae --batch 40 --iw-k 2" : "";
+        snprintf(r1, sizeof r1, "%s/hvae%d_a", tmp, recipe);
+        snprintf(r2, sizeof r2, "%s/hvae%d_b", tmp, recipe);
+        snprintf(r3, sizeof r3, "%s/hvae%d_c", tmp, recipe);
+        snprintf(a, sizeof a, "train hvae --data '%s' %s %s --out '%s'", data, common, extra, r1);
+        CHECK(run(NULL, a) == 0, "hvae run (recipe %d): %s", recipe, slurp(err_path));
+        static const char *files[] = {"samples.png", "recon.png", "latent.png", "curve.png"};
+        for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+            CHECK(exists(r1, files[i]), "hvae run directory lacks %s", files[i]);
+        snprintf(p1, sizeof p1, "%s/config.txt", r1);
+        const char *cfg = slurp(p1);
+        CHECK(!recipe || (strstr(cfg, "recipe = iwae\n") && strstr(cfg, "schedule = iwae\n") &&
+                          strstr(cfg, "optimizer = adam-iwae\n") && strstr(cfg, "output-bias = data\n") &&
+                          strstr(cfg, "batch = 40\n") && strstr(cfg, "epochs = 3\n")),
+              "the recipe's config, given flags winning: %s", cfg);
+        CHECK(recipe || (!strstr(cfg, "recipe") && !strstr(cfg, "output-bias")),
+              "no recipe lines when it is not used: %s", cfg);
+        snprintf(p1, sizeof p1, "%s/metrics.csv", r1);
+        const char *m = slurp(p1);
+        if (recipe) { /* stages 1 and 2: 1e-3, then 7.2e-4 */
+            CHECK(strstr(m, "\n1,") && strstr(strstr(m, "\n1,"), ",0.001,") && strstr(m, ",0.00072,"),
+                  "the recipe's learning rates: %s", m);
+        }
+        /* boundary resume */
+        snprintf(a, sizeof a, "train hvae --data '%s' %s %s --epochs 2 --out '%s'", data, common, extra, r2);
+        CHECK(run(NULL, a) == 0, "2-epoch hvae run: %s", slurp(err_path));
+        snprintf(a, sizeof a, "train hvae --resume '%s' --epochs 3", r2);
+        CHECK(run(NULL, a) == 0, "hvae resume: %s", slurp(err_path));
+        snprintf(p1, sizeof p1, "%s/checkpoint.tdc", r1);
+        snprintf(p2, sizeof p2, "%s/checkpoint.tdc", r2);
+        CHECK(same_file(p1, p2), "resumed hvae checkpoint differs (recipe %d)", recipe);
+        /* mid-epoch resume */
+        snprintf(a, sizeof a, "train hvae --data '%s' %s %s --out '%s'", data, common, extra, r3);
+        CHECK(run("TINYAD_STOP_AFTER_STEPS=17", a) == 130, "interrupted hvae run: %s", slurp(err_path));
+        snprintf(a, sizeof a, "train hvae --resume '%s'", r3);
+        CHECK(run(NULL, a) == 0, "hvae resume mid-epoch: %s", slurp(err_path));
+        snprintf(p2, sizeof p2, "%s/checkpoint.tdc", r3);
+        CHECK(same_file(p1, p2), "mid-epoch hvae resume differs (recipe %d)", recipe);
+    }
+    /* eval: -log p(x) with its standard error, the ELBO above it, active units of both layers */
+    snprintf(a, sizeof a, "eval '%s/hvae0_a' --json --iw-k 200 --limit 60", tmp);
+    CHECK(run(NULL, a) == 0, "hvae eval: %s", slurp(err_path));
+    const char *o = slurp(out_path), *iw = strstr(o, "\"iw_nll\": "), *se = strstr(o, "\"iw_nll_se\": ");
+    const char *a1 = strstr(o, "\"active_units_z1\": "), *a2 = strstr(o, "\"active_units_z2\": ");
+    CHECK(iw && se && a1 && a2 && strstr(o, "\"n\": 60"), "hvae eval json: %s", o);
+    if (iw && se && a1 && a2) {
+        const double elbo = atof(o + 14), nll = atof(iw + 10), err = atof(se + 13);
+        CHECK(isfinite(nll) && nll > 0 && nll <= elbo + 1 && err > 0 && err < 50, "hvae -log p(x) %g (se %g), -ELBO %g",
+              nll, err, elbo);
+        CHECK(atof(a1 + 19) >= 0 && atof(a1 + 19) <= 6 && atof(a2 + 19) >= 0 && atof(a2 + 19) <= 3,
+              "active units in range: %s", o);
+    }
+    snprintf(a, sizeof a, "eval '%s/hvae0_a' --iw-k 20 --limit 10", tmp);
+    CHECK(run(NULL, a) == 0 && strstr(slurp(out_path), "standard error") && strstr(slurp(out_path), "active_units_z2"),
+          "hvae eval text: %s", slurp(out_path));
+    snprintf(a, sizeof a, "eval '%s/run_a' --json", tmp); /* the one-layer VAE's active units */
+    CHECK(run(NULL, a) == 0 && strstr(slurp(out_path), "\"active_units\": "), "vae eval: %s", slurp(out_path));
+    /* --output-bias data: one step of adam-iwae moves nothing (its first step
+     * uses the zero first moments), so the checkpoint holds the bias as set:
+     * the logit of the mean training pixel, clipped to [0.001, 0.999] */
+    snprintf(r1, sizeof r1, "%s/bias", tmp);
+    snprintf(a, sizeof a, "train vae --data '%s' --hidden 16 --latent 2 --recipe iwae --binarize none "
+             "--epochs 1 --batch 600 --out '%s' --threads 1", data, r1);
+    CHECK(run(NULL, a) == 0, "output-bias run: %s", slurp(err_path));
+    snprintf(p1, sizeof p1, "%s/checkpoint.tdc", r1);
+    td_checkpoint *ck = td_checkpoint_open(p1);
+    td_dataset d;
+    CHECK(ck && td_dataset_load(data, "train", 0, &d) == 0, "open: %s", td_error());
+    if (ck) {
+        td_tensor b = td_tensor_zeros(TD_SHAPE(d.dim));
+        CHECK(td_archive_get_tensor(td_checkpoint_archive(ck), "param.dec.1.b", &b) == 0, "%s", td_error());
+        td_real *x = td_alloc(sizeof(td_real) * (size_t)(d.n * d.dim));
+        td_dataset_rows(&d, 0, d.n, x);
+        int bad = 0;
+        for (int64_t j = 0; j < d.dim; j++) {
+            double m = 0;
+            for (int64_t i = 0; i < d.n; i++) m += x[i * d.dim + j];
+            m /= (double)d.n;
+            m = m < 0.001 ? 0.001 : m > 0.999 ? 0.999 : m;
+            bad += fabs(b.data[j] - log(m / (1 - m))) > 1e-4;
+        }
+        CHECK(bad == 0, "%d of %lld output biases are not the logit of the mean pixel", bad, (long long)d.dim);
+        td_free(x);
+        td_tensor_release(&b);
+        td_dataset_release(&d);
+        td_checkpoint_close(ck);
+    }
+    /* refused: what the kind or the recipe cannot do */
+    usage_error("train hvae --likelihood gaussian");
+    usage_error("train hvae --hidden2 0");
+    usage_error("train hvae --hidden2 8,,8");
+    usage_error("train hvae --iw-k 1");
+    usage_error("train hvae --latent2 0");
+    usage_error("train hvae --samples 2");
+    usage_error("train ae --output-bias data");
+    usage_error("train vae --recipe paper");
+    usage_error("train vae --optimizer adam-iwa");
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: test_cli PATH_TO_TINYAD\n");
@@ -303,6 +412,7 @@ int main(int argc, char **argv) {
     write_data("t10k", 200, 0);
     test_usage();
     test_runs();
+    test_hvae_and_recipe();
     test_overwrite();
     return check_done("cli");
 }

@@ -69,6 +69,8 @@ int main(int argc, char **argv) {
         {"ae", "--epochs 2 --batch 100 --hidden 256 --latent 16 --likelihood gaussian --optimizer sgd --lr 1e-4 --momentum 0.9"},
         {"dae", "--epochs 2 --batch 100 --hidden 256 --latent 16 --noise salt-and-pepper"},
         {"sae", "--epochs 2 --batch 100 --hidden 256 --latent 32 --sparsity kl"},
+        {"hvae", "--recipe iwae --epochs 1 --batch 100 --hidden 256,128 --latent 16 --hidden2 64 --latent2 8 "
+                 "--activation tanh --iw-k 3"},
     };
     const int n_runs = (int)(sizeof runs / sizeof *runs);
     for (int i = 0; i < n_runs; i++) {
@@ -86,6 +88,12 @@ int main(int argc, char **argv) {
     eval_figures("vae0-t1", 1, e1, sizeof e1);
     eval_figures("vae0-t1", 2, e2, sizeof e2);
     CHECK(strstr(e1, "\"iw_nll\"") && !strcmp(e1, e2), "eval with 1 and 2 threads:\n%s\n%s", e1, e2);
+    {
+        char h1[4096], h2[4096];
+        eval_figures("hvae5-t1", 1, h1, sizeof h1);
+        eval_figures("hvae5-t1", 2, h2, sizeof h2);
+        CHECK(strstr(h1, "\"active_units_z2\"") && !strcmp(h1, h2), "hvae eval with 1 and 2 threads:\n%s\n%s", h1, h2);
+    }
 
     /* the same command twice */
     train("vae", runs[0].opts, 2, 3, "vae-again");

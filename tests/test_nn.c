@@ -229,6 +229,18 @@ static void test_optimizers(void) {
             (const double[3][2]){{0.900000000909, -0.599999997778},
                                  {0.931064294839, -0.690681540707},
                                  {0.937642154937, -0.661677610008}});
+    /* yburda/iwae's Adam: v from ones, the step from the previous moments
+     * (so the first leaves p), alpha_t = lr sqrt(1 - b2^t) / (1 - b1^t),
+     * p -= alpha_t m / (sqrt(v) + 1e-4); evaluated in double by hand */
+    c = td_optim_defaults(TD_OPT_ADAM_IWAE);
+    CHECK(c.lr == 1e-3 && c.beta1 == 0.99 && c.beta2 == 0.999 && c.eps == 1e-4 && c.weight_decay == 0,
+          "adam-iwae defaults: the paper's");
+    CHECK(td_optim_parse("adam-iwae") == TD_OPT_ADAM_IWAE && !strcmp(td_optim_name(TD_OPT_ADAM_IWAE), "adam-iwae"),
+          "adam-iwae name");
+    c.lr = 0.1;
+    run_opt("adam-iwae", c,
+            (const double[3][2]){{1, -0.5}, {0.997753482048, -0.501123680393},
+                                 {0.999612141896, -0.502497886149}});
     c = td_optim_defaults(TD_OPT_ADAMW);
     c.lr = 0.1, c.weight_decay = 0.1; /* decoupled: p *= 1 - lr wd */
     run_opt("adamw", c,
@@ -272,6 +284,21 @@ static void test_clip_and_schedules(void) {
     CHECK_CLOSE(td_schedule_lr(&s, 2, 3), 2 * 0.729, 1e-12, 0);
     s = (td_schedule){TD_SCHED_CONSTANT, 0.1, 0};
     CHECK(td_schedule_lr(&s, 3e-4, 99) == 3e-4, "constant schedule");
+    /* the IWAE paper's stages: stage i runs 3^(i-1) epochs, ending after
+     * epoch (3^i - 1) / 2, at 1e-4 * round(10^(1 - (i-1)/7), 1) */
+    s = (td_schedule){TD_SCHED_IWAE, 0.5, 10};
+    static const int64_t first[9] = {0, 1, 4, 13, 40, 121, 364, 1093, 3280};
+    static const double rate[8] = {10, 7.2, 5.2, 3.7, 2.7, 1.9, 1.4, 1};
+    for (int i = 0; i < 8; i++) {
+        CHECK(td_schedule_iwae_stage(first[i]) == i + 1 && td_schedule_iwae_stage(first[i + 1] - 1) == i + 1,
+              "stage %d spans epochs %lld..%lld", i + 1, (long long)first[i], (long long)first[i + 1] - 1);
+        CHECK_CLOSE(td_schedule_lr(&s, 1e-3, first[i]), 1e-4 * rate[i], 1e-15, 1e-12);
+        CHECK_CLOSE(td_schedule_lr(&s, 1e-3, first[i + 1] - 1), 1e-4 * rate[i], 1e-15, 1e-12);
+    }
+    CHECK(td_schedule_iwae_stage(100000) == 8 && td_schedule_lr(&s, 1e-3, 100000) == td_schedule_lr(&s, 1e-3, 3279),
+          "past the last stage: its rate");
+    CHECK(td_schedule_parse("iwae") == TD_SCHED_IWAE && !strcmp(td_schedule_name(TD_SCHED_IWAE), "iwae"),
+          "iwae schedule name");
     CHECK(td_schedule_parse("exp") == TD_SCHED_EXP && td_schedule_parse("cosine") == -1 &&
               strcmp(td_schedule_name(TD_SCHED_STEP), "step") == 0, "schedule names");
 }

@@ -9,6 +9,7 @@
 #include "../nn/data.h"
 #include "../nn/loss.h"
 #include "check.h"
+#include "harness.h"
 
 static char tmpdir[1024];
 
@@ -50,25 +51,6 @@ static void test_reparam_and_kl(void) {
 
 /* ---- data: real MNIST when present, else synthetic bars ------------------------- */
 
-static void synthetic(td_dataset *d, int64_t n, uint64_t seed) {
-    /* 8x8 images, each a horizontal or vertical bar (label = which) over faint noise. */
-    td_real *x = td_alloc(sizeof(td_real) * (size_t)(n * 64));
-    uint8_t *lb = td_alloc((size_t)n);
-    td_rng r;
-    td_rng_init(&r, seed);
-    for (int64_t i = 0; i < n; i++) {
-        const int k = (int)(td_rng_u32(&r) % 16);
-        lb[i] = (uint8_t)(k % 10);
-        for (int p = 0; p < 64; p++) {
-            const int on = k < 8 ? p / 8 == k : p % 8 == k - 8;
-            x[i * 64 + p] = on ? (td_real)0.95 : (td_real)(0.1 * td_rng_double(&r));
-        }
-    }
-    td_dataset_from(d, n, 8, 8, x, lb);
-    td_free(x);
-    td_free(lb);
-}
-
 static int load_data(td_dataset *d) {
     const char *dir = test_mnist_dir();
     if (dir && td_dataset_load(dir, "train", 600, d) == 0) {
@@ -76,64 +58,36 @@ static int load_data(td_dataset *d) {
         return 1;
     }
     printf("training on 600 synthetic 8x8 images (real MNIST absent)\n");
-    synthetic(d, 600, 3);
+    test_bars(d, 600, 3);
     return 0;
 }
 
 /* ---- a small training harness ------------------------------------------------- */
 
 typedef struct harness {
-    td_params *p;
+    test_harness r;
     td_vae m;
-    td_optimizer *opt;
-    td_tape *t;
-    td_rng model_rng, order, noise;
-    td_batcher b;
 } harness;
 
 static void harness_init(harness *h, const td_vae_config *cfg, const td_dataset *d, uint64_t seed,
                          td_binarize bin) {
-    memset(h, 0, sizeof *h);
-    h->p = td_params_create();
-    int rc = td_vae_init(&h->m, h->p, cfg);
+    td_params *p = td_params_create();
+    int rc = td_vae_init(&h->m, p, cfg);
     TD_ASSERT(rc == 0, "vae init: %s", td_error());
-    td_rng base, init;
-    td_rng_init(&base, seed);
-    init = td_rng_stream(&base, 1);
-    td_params_finalize(h->p, &init);
-    h->opt = td_optimizer_create(h->p, td_optim_defaults(TD_OPT_ADAM));
-    h->t = td_tape_create();
-    h->model_rng = td_rng_stream(&base, 2);
-    h->order = td_rng_stream(&base, 3);
-    h->noise = td_rng_stream(&base, 4);
-    td_batcher_init(&h->b, d, 50, 1, bin, &h->order, &h->noise);
+    test_harness_init(&h->r, p, d, seed, bin);
 }
 
-static void harness_free(harness *h) {
-    td_batcher_release(&h->b);
-    td_tape_destroy(h->t);
-    td_optimizer_destroy(h->opt);
-    td_params_destroy(h->p);
+static void harness_free(harness *h) { test_harness_free(&h->r); }
+
+static td_var *vae_loss(void *m, td_tape *t, td_var *x, td_rng *rng, double *value) {
+    td_vae_terms terms;
+    td_var *loss = td_vae_loss(t, m, x, rng, 1, &terms);
+    *value = terms.loss;
+    return loss;
 }
 
 /* One epoch; returns the mean loss per image. */
-static double train_epoch(harness *h) {
-    double s = 0;
-    int64_t n = 0, rows;
-    td_tensor x;
-    td_batcher_start(&h->b);
-    while ((rows = td_batcher_next(&h->b, &x)) > 0) {
-        td_tape_reset(h->t);
-        td_vae_terms terms;
-        td_var *loss = td_vae_loss(h->t, &h->m, td_const(h->t, x), &h->model_rng, 1, &terms);
-        td_params_zero_grad(h->p);
-        td_backward(h->t, loss);
-        td_optimizer_step(h->opt, h->opt->cfg.lr);
-        s += terms.loss;
-        n += rows;
-    }
-    return s / (double)n;
-}
+static double train_epoch(harness *h) { return test_harness_epoch(&h->r, vae_loss, &h->m); }
 
 static double eval_loss(harness *h, const td_dataset *d, uint64_t seed) {
     td_rng r;
@@ -145,8 +99,8 @@ static double eval_loss(harness *h, const td_dataset *d, uint64_t seed) {
         td_dataset_rows(d, i, rows, buf);
         td_tensor x = td_tensor_wrap(TD_SHAPE(rows, d->dim), buf);
         td_vae_terms terms;
-        td_tape_reset(h->t);
-        td_vae_elbo_batch(h->t, &h->m, &x, &r, &terms);
+        td_tape_reset(h->r.t);
+        td_vae_elbo_batch(h->r.t, &h->m, &x, &r, &terms);
         s += terms.loss;
     }
     td_free(buf);
@@ -195,7 +149,7 @@ static void test_training_and_bounds(const td_dataset *d) {
     td_rng_init(&r, 1234);
     for (int k = 0; k < 3; k++) {
         for (int rep = 0; rep < reps[k]; rep++) {
-            td_vae_iw_nll(h.t, &h.m, &x, ks[k], &r, nll);
+            td_vae_iw_nll(h.r.t, &h.m, &x, ks[k], &r, nll);
             for (int64_t i = 0; i < n; i++) mean[k] += nll[i] / (double)(n * reps[k]);
         }
     }
@@ -210,13 +164,13 @@ static void test_training_and_bounds(const td_dataset *d) {
     td_free(nll);
 
     /* the IWAE training bound with K samples, at the same point, is between the two */
-    td_tape_reset(h.t);
+    td_tape_reset(h.r.t);
     td_vae_terms terms;
     h.m.cfg.iw_k = 5;
     double iw_train = 0;
     for (int rep = 0; rep < 8; rep++) {
-        td_tape_reset(h.t);
-        td_vae_loss(h.t, &h.m, td_const(h.t, x), &r, 1, &terms);
+        td_tape_reset(h.r.t);
+        td_vae_loss(h.r.t, &h.m, td_const(h.r.t, x), &r, 1, &terms);
         iw_train += terms.loss / (double)(n * 8);
     }
     h.m.cfg.iw_k = 0;
@@ -231,10 +185,10 @@ static void params_copy(const td_params *p, td_real *out) {
 
 /* Saves the state the harness needs to resume exactly. */
 static int save(const char *path, harness *h, uint64_t epoch) {
-    td_ckpt_state s = {.kind = "vae", .config = "test", .params = h->p, .optim = h->opt,
-                       .rng = &h->model_rng, .epoch = epoch};
+    td_ckpt_state s = {.kind = "vae", .config = "test", .params = h->r.p, .optim = h->r.opt,
+                       .rng = &h->r.model_rng, .epoch = epoch};
     td_archive *a = td_checkpoint_pack(&s);
-    td_rng rngs[2] = {h->order, h->noise};
+    td_rng rngs[2] = {h->r.order, h->r.noise};
     td_checkpoint_put_bytes(a, "rngs", rngs, sizeof rngs);
     return td_checkpoint_write(a, path);
 }
@@ -242,14 +196,14 @@ static int save(const char *path, harness *h, uint64_t epoch) {
 static int restore(const char *path, harness *h, uint64_t *epoch) {
     td_checkpoint *c = td_checkpoint_open(path);
     if (!c) return -1;
-    td_ckpt_state s = {.kind = "vae", .config = "test", .params = h->p, .optim = h->opt,
-                       .rng = &h->model_rng};
+    td_ckpt_state s = {.kind = "vae", .config = "test", .params = h->r.p, .optim = h->r.opt,
+                       .rng = &h->r.model_rng};
     int rc = td_checkpoint_restore(c, &s);
     size_t len = 0;
     const td_rng *rngs = td_checkpoint_get_bytes(c, "rngs", &len);
     if (!rc && rngs && len == 2 * sizeof(td_rng)) {
-        h->order = rngs[0];
-        h->noise = rngs[1];
+        h->r.order = rngs[0];
+        h->r.noise = rngs[1];
     } else if (!rc) {
         td_set_error("no rngs entry");
         rc = -1;
@@ -267,8 +221,8 @@ static void test_checkpoints(const td_dataset *d) {
     harness a, b;
     harness_init(&a, &cfg, d, 21, TD_BINARIZE_DYNAMIC);
     for (int e = 0; e < 3; e++) train_epoch(&a);
-    td_real *wa = td_alloc(sizeof(td_real) * (size_t)a.p->total);
-    params_copy(a.p, wa);
+    td_real *wa = td_alloc(sizeof(td_real) * (size_t)a.r.p->total);
+    params_copy(a.r.p, wa);
 
     harness_init(&b, &cfg, d, 21, TD_BINARIZE_DYNAMIC);
     train_epoch(&b);
@@ -278,16 +232,16 @@ static void test_checkpoints(const td_dataset *d) {
     uint64_t epoch = 0;
     CHECK(restore(path, &b, &epoch) == 0 && epoch == 1, "restore: %s", td_error());
     for (uint64_t e = epoch; e < 3; e++) train_epoch(&b);
-    CHECK(memcmp(wa, b.p->values, sizeof(td_real) * (size_t)a.p->total) == 0,
+    CHECK(memcmp(wa, b.r.p->values, sizeof(td_real) * (size_t)a.r.p->total) == 0,
           "resumed weights differ from the uninterrupted run's");
-    CHECK(memcmp(a.opt->m, b.opt->m, sizeof(td_real) * (size_t)a.p->total) == 0, "Adam moments differ");
+    CHECK(memcmp(a.r.opt->m, b.r.opt->m, sizeof(td_real) * (size_t)a.r.p->total) == 0, "Adam moments differ");
 
     /* round trip: the saved model evaluates exactly as the one in memory */
     CHECK(save(path, &a, 3) == 0, "save: %s", td_error());
     harness c;
     harness_init(&c, &cfg, d, 5, TD_BINARIZE_NONE);
     CHECK(restore(path, &c, &epoch) == 0 && epoch == 3, "restore: %s", td_error());
-    CHECK(memcmp(wa, c.p->values, sizeof(td_real) * (size_t)a.p->total) == 0, "round trip changed weights");
+    CHECK(memcmp(wa, c.r.p->values, sizeof(td_real) * (size_t)a.r.p->total) == 0, "round trip changed weights");
     CHECK(eval_loss(&a, d, 3) == eval_loss(&c, d, 3), "round trip changed the loss");
     harness_free(&c);
 

@@ -17,13 +17,14 @@ static const cli_opt opts[] = {
      1000000},
     NUM(batch, T_INT, "128", 1, 0, OPT_TRAIN, "mini-batch size (the loss is summed over it)"),
     NUM(lr, T_REAL, "1e-3", 0, 1, OPT_TRAIN, "learning rate"),
-    STR("optimizer", optimizer, "adam", OPT_TRAIN, 1, "adam|adamw|sgd", "optimizer"),
+    STR("optimizer", optimizer, "adam", OPT_TRAIN, 1, "adam|adamw|sgd|adam-iwae",
+        "optimizer (adam-iwae: the IWAE paper's Adam, nn/optim.h)"),
     NUM(momentum, T_REAL, "0", 0, 0, OPT_TRAIN, "SGD momentum"),
     {"weight-decay", T_REAL, offsetof(cli_config, weight_decay), 0, "0", 0, 0, OPT_TRAIN, 1, NULL,
      "weight decay (L2 for sgd/adam, decoupled for adamw)", 0},
     NUM(clip, T_REAL, "0", 0, 0, OPT_TRAIN, "clip the global gradient norm to this (0: off)"),
-    STR("schedule", schedule, "constant", OPT_TRAIN, 1, "constant|step|exp",
-        "learning-rate schedule over epochs"),
+    STR("schedule", schedule, "constant", OPT_TRAIN, 1, "constant|step|exp|iwae",
+        "learning-rate schedule over epochs (iwae: the IWAE paper's 8 stages, 3280 epochs)"),
     NUM(gamma, T_REAL, "0.5", 0, 1, OPT_TRAIN, "schedule decay factor"),
     {"step-size", T_INT, offsetof(cli_config, step_size), 0, "10", 1, 0, OPT_TRAIN, 1, NULL,
      "epochs between decays (--schedule step)", 0},
@@ -56,6 +57,11 @@ static const cli_opt opts[] = {
     {"same-bits-any-ranks", T_INT, offsetof(cli_config, same_bits), 0, "0", 0, 0, OPT_TRAIN, 0, NULL,
      "M: the gradient as micro-batches of M rows summed in one order: the same bits for any rank count "
      "under mpirun (0: off; give it again with --resume)", 1 << 20},
+    STR("recipe", recipe, "none", OPT_TRAIN, CLI_IF_SET, "none|iwae",
+        "iwae: the IWAE paper's training (--schedule iwae --optimizer adam-iwae --epochs 3280 "
+        "--batch 20 --output-bias data --binarize dynamic); flags given override its parts"),
+    STR("output-bias", output_bias, "init", OPT_TRAIN, CLI_IF_SET, "init|data",
+        "vae, hvae: the output logits' bias from the init, or the logit of the mean training image"),
     {"iw-k", T_INT, offsetof(cli_config, iw_k), 0, "0", 0, 0, OPT_EVAL, 0, NULL,
      "also the importance-sampled negative log-likelihood with K samples (0: not)", 1 << 20},
     {"json", T_FLAG, offsetof(cli_config, json), 0, "0", 0, 0, OPT_EVAL, 0, NULL,
@@ -260,6 +266,25 @@ int cli_config_from_text(cli_config *c, const char *text) {
     return 0;
 }
 
+int cli_config_apply_recipe(cli_config *c, const unsigned char *given) {
+    static const struct { const char *name, *value; } iwae[] = {
+        {"schedule", "iwae"}, {"optimizer", "adam-iwae"}, {"lr", "1e-3"}, {"epochs", "3280"},
+        {"batch", "20"}, {"output-bias", "data"}, {"binarize", "dynamic"},
+    };
+    if (strcmp(c->recipe, "iwae")) return 0;
+    char why[256];
+    for (size_t i = 0; i < sizeof iwae / sizeof *iwae; i++) {
+        const int k = cli_option_index(iwae[i].name);
+        TD_ASSERT(k >= 0, "recipe: no option '%s'", iwae[i].name);
+        if (given && given[k]) continue; /* the user's own choice wins */
+        if (cli_opt_set(c, &opts[k], iwae[i].value, why, sizeof why)) {
+            td_set_error("recipe: %s", why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int cli_config_over_limits(int cmd, const cli_config *c, char *msg, size_t len) {
     if (cli_opts_over_limit(c, shared, cmd, msg, len) ||
         cli_opts_over_limit(c->model.bytes, cli_config_model(c)->opts, cmd, msg, len))
@@ -286,6 +311,9 @@ int cli_config_check(const cli_config *c) {
                  "(or 'none')", c->hidden, TD_MLP_MAX_LAYERS - 1);
     else if (m->check && m->check(c, why, sizeof why))
         ;
+    else if (strcmp(c->output_bias, "init") && !m->output_bias)
+        snprintf(why, sizeof why, "--output-bias %s: the %s model has no Bernoulli output bias to set%s",
+                 c->output_bias, c->kind, strcmp(c->recipe, "none") ? " (--recipe sets it: add --output-bias init)" : "");
     else if (c->limit > 0 && c->val >= c->limit)
         snprintf(why, sizeof why, "--val %lld leaves no training images out of --limit %lld",
                  (long long)c->val, (long long)c->limit);

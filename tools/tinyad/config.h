@@ -37,6 +37,10 @@ size_t cli_config_text(const cli_config *c, char *buf, size_t len);
  * kind listed only its own carry, are skipped. Returns 0, or -1 with
  * td_error(). */
 int cli_config_from_text(cli_config *c, const char *text);
+/* --recipe iwae: sets the options it stands for (README, docs/formats.md),
+ * except those in given (CLI_GIVEN_SIZE entries, may be NULL). 0, or -1
+ * with td_error(). */
+int cli_config_apply_recipe(cli_config *c, const unsigned char *given);
 /* Checks the cross-field rules (hidden list parses, the kind's own rules,
  * ...); prints to stderr and returns CLI_USAGE on failure. */
 int cli_config_check(const cli_config *c);

@@ -51,13 +51,17 @@ static int eval_figures(opened *o, const run_data *d) {
         x = td_tensor_zeros(TD_SHAPE(d->test.n, d->test.dim));
         td_dataset_rows(&d->test, 0, d->test.n, x.data);
     }
-    double iw = NAN, iw_secs = 0;
+    double iw = NAN, iw_se = NAN, iw_secs = 0;
     if (a->iw_k > 0) {
         const double t1 = cli_now();
-        double *nll = td_alloc(sizeof(double) * (size_t)d->test.n), s = 0;
+        double *nll = td_alloc(sizeof(double) * (size_t)d->test.n), s = 0, ss = 0;
         rm->ops->iw_nll(rm->m, rm->tape, &x, a->iw_k, &r, nll);
         for (int64_t i = 0; i < d->test.n; i++) s += nll[i];
         iw = s / (double)d->test.n;
+        /* the standard error of the mean over the images (sample sd / sqrt(n)):
+         * what another test set of that size would move the figure by */
+        for (int64_t i = 0; i < d->test.n; i++) ss += (nll[i] - iw) * (nll[i] - iw);
+        iw_se = d->test.n > 1 ? sqrt(ss / (double)(d->test.n - 1) / (double)d->test.n) : NAN;
         iw_secs = cli_now() - t1;
         td_free(nll);
     }
@@ -72,13 +76,19 @@ static int eval_figures(opened *o, const run_data *d) {
                (long long)d->test.n);
         for (int i = 0; i < n_extra; i++) printf(", \"%s\": %.6g", extra_names[i], extra[i]);
         if (a->iw_k > 0)
-            printf(", \"iw_nll\": %.4f, \"iw_k\": %lld, \"iw_seconds\": %.1f", iw, (long long)a->iw_k, iw_secs);
+        {
+            char se[32] = "null"; /* one image has no spread */
+            if (isfinite(iw_se)) snprintf(se, sizeof se, "%.4f", iw_se);
+            printf(", \"iw_nll\": %.4f, \"iw_nll_se\": %s, \"iw_k\": %lld, \"iw_seconds\": %.1f", iw, se,
+                   (long long)a->iw_k, iw_secs);
+        }
         printf("}\n");
     } else {
         printf("%s on %lld test images (%s)\n", o->path, (long long)d->test.n, d->dir);
         printf("test loss per image %.4f  (recon %.4f + %s %.4f)\n", e.loss, e.recon, reg, e.reg);
         if (a->iw_k > 0)
-            printf("-log p(x) with K=%lld importance samples: %.4f (%.1f s)\n", (long long)a->iw_k, iw, iw_secs);
+            printf("-log p(x) with K=%lld importance samples: %.4f +- %.4f (standard error over the images; "
+                   "%.1f s)\n", (long long)a->iw_k, iw, iw_se, iw_secs);
         for (int i = 0; i < n_extra; i++) printf("%s %.6g\n", extra_names[i], extra[i]);
         printf("%.1f s\n", secs);
     }

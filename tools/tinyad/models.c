@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "models/dae.h"
+#include "models/gauss.h"
+#include "models/hvae.h"
 #include "models/sae.h"
 #include "models/vae.h"
 
@@ -117,6 +119,28 @@ static void vae_iw_nll(void *m, td_tape *t, const td_tensor *x, int64_t k, td_rn
     td_vae_iw_nll(t, m, x, k, rng, out);
 }
 
+/* Active units of the means of q(z|x) over x (Burda et al.'s Table 2). */
+static int vae_eval_extra(void *m, td_tape *t, const td_tensor *x, const char **names, double *values) {
+    const td_vae *v = m;
+    const int64_t n = x->shape.d[0], d = v->cfg.latent, chunk = 500;
+    td_real *mu = td_alloc(sizeof(td_real) * (size_t)(n * d + 1));
+    for (int64_t i = 0; i < n; i += chunk) {
+        const int64_t rows = n - i < chunk ? n - i : chunk;
+        td_tape_reset(t);
+        td_var *z = vae_encode(m, t, td_const(t, td_tensor_rows(x, i, rows)));
+        memcpy(mu + i * d, z->value.data, sizeof(td_real) * (size_t)(rows * d));
+    }
+    td_tape_reset(t);
+    names[0] = "active_units", values[0] = (double)td_active_units(mu, n, d, 0.01);
+    td_free(mu);
+    return 1;
+}
+
+/* The bias of an MLP's last layer: the Bernoulli logits', for --output-bias data. */
+static td_var *last_bias(const td_mlp *net) { return net->layers[net->n_layers - 1].b; }
+
+static td_var *vae_output_bias(void *m) { return last_bias(&((td_vae *)m)->dec); }
+
 static const cli_model vae_row = {
     .kind = "vae", .summary = "variational autoencoder (Kingma & Welling)", .reg_name = "kl",
     .opts = TABLE(vae_opts), .check = vae_check,
@@ -124,6 +148,114 @@ static const cli_model vae_row = {
     .create = vae_create, .destroy = vae_destroy, .train_loss = vae_train_loss,
     .eval_batch = vae_eval_batch, .beta = vae_beta, .latent = vae_latent, .encode = vae_encode,
     .reconstruct = vae_reconstruct, .decode = vae_decode, .sample = vae_sample, .iw_nll = vae_iw_nll,
+    .eval_extra = vae_eval_extra, .output_bias = vae_output_bias,
+};
+
+/* ---- hvae -------------------------------------------------------------------
+ * The two-stochastic-layer VAE: --hidden, --latent and --activation give the
+ * first layer (x -> z1), --hidden2 and --latent2 the second (z1 -> z2). The
+ * paper's model: --hidden 200,200 --latent 100 --activation tanh (and the
+ * defaults of --hidden2 100,100 --latent2 50). Bernoulli pixels only. */
+
+typedef struct hvae_options {
+    char hidden2[128];
+    int64_t latent2, iw_k;
+} hvae_options;
+_Static_assert(sizeof(hvae_options) <= CLI_MODEL_OPTIONS_SIZE, "hvae options do not fit");
+
+static const cli_opt hvae_opts[] = {
+    CLI_STR(hvae_options, "hidden2", hidden2, "100,100", OPT_TRAIN, 1, NULL,
+            "hidden sizes of q(z2|z1), mirrored in p(z1|z2)"),
+    {"latent2", T_INT, offsetof(hvae_options, latent2), 0, "50", 1, 0, OPT_TRAIN, 1, NULL,
+     "size of the top latent z2 (--latent is z1's)", 1 << 24},
+    {"iw-k", T_INT, offsetof(hvae_options, iw_k), 0, "0", 0, 0, OPT_TRAIN, 1, NULL,
+     "train on the IWAE bound with K samples (0: the ELBO)", 1 << 20},
+};
+
+static int hvae_check(const cli_config *c, char *why, size_t len) {
+    const hvae_options *o = KIND_OPTIONS(hvae_options, c);
+    int64_t h[TD_HVAE_MAX_HIDDEN];
+    if (!strcmp(c->hidden, "none"))
+        snprintf(why, len, "--hidden none: the hvae needs at least one hidden layer");
+    else if (cli_parse_hidden(o->hidden2, h, TD_HVAE_MAX_HIDDEN) < 1)
+        snprintf(why, len, "--hidden2: '%s' is not a comma-separated list of 1..%d positive sizes",
+                 o->hidden2, TD_HVAE_MAX_HIDDEN);
+    else if (strcmp(c->likelihood, "bernoulli"))
+        snprintf(why, len, "--likelihood %s: the hvae has Bernoulli pixels only", c->likelihood);
+    else if (o->iw_k == 1)
+        snprintf(why, len, "--iw-k 1 is the ELBO: use 0 (ELBO) or K >= 2");
+    else
+        return 0;
+    return 1;
+}
+
+static void *hvae_create(const cli_config *c, int64_t input, td_params *p) {
+    const hvae_options *o = KIND_OPTIONS(hvae_options, c);
+    td_hvae_config hc = td_hvae_defaults();
+    hc.input = input;
+    hc.n_hidden1 = cli_parse_hidden(c->hidden, hc.hidden1, TD_HVAE_MAX_HIDDEN);
+    hc.n_hidden2 = cli_parse_hidden(o->hidden2, hc.hidden2, TD_HVAE_MAX_HIDDEN);
+    hc.latent1 = c->latent;
+    hc.latent2 = o->latent2;
+    hc.act = (td_activation)td_activation_parse(c->activation);
+    hc.iw_k = (int)o->iw_k;
+    if ((int)hc.act < 0) {
+        td_set_error("hvae: unknown activation '%s'", c->activation);
+        return NULL;
+    }
+    td_hvae *m = td_alloc_zero(sizeof *m);
+    if (td_hvae_init(m, p, &hc)) {
+        td_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static td_var *hvae_train_loss(void *m, td_tape *t, td_var *x, td_rng *rng, int64_t epoch,
+                               cli_terms *terms) {
+    (void)epoch;
+    td_hvae_terms ht;
+    td_var *loss = td_hvae_loss(t, m, x, rng, &ht);
+    *terms = (cli_terms){ht.loss, ht.recon, ht.kl};
+    return loss;
+}
+
+static void hvae_eval_batch(void *m, td_tape *t, const td_tensor *x, td_rng *rng, cli_terms *terms) {
+    td_hvae_terms ht;
+    td_hvae_elbo_batch(t, m, x, rng, &ht);
+    *terms = (cli_terms){ht.loss, ht.recon, ht.kl};
+}
+
+static int64_t hvae_latent(void *m) { return ((td_hvae *)m)->cfg.latent2; }
+static td_var *hvae_encode(void *m, td_tape *t, td_var *x) { return td_hvae_encode(t, m, x); }
+static td_var *hvae_decode(void *m, td_tape *t, td_var *z) { return td_hvae_decode(t, m, z); }
+static td_var *hvae_reconstruct(void *m, td_tape *t, td_var *x) { return td_hvae_reconstruct(t, m, x); }
+static td_var *hvae_sample(void *m, td_tape *t, int64_t n, td_rng *rng) { return td_hvae_sample(t, m, n, rng); }
+
+static void hvae_iw_nll(void *m, td_tape *t, const td_tensor *x, int64_t k, td_rng *rng, double *out) {
+    td_hvae_iw_nll(t, m, x, k, rng, out);
+}
+
+static int hvae_eval_extra(void *m, td_tape *t, const td_tensor *x, const char **names, double *values) {
+    td_rng r; /* the z1 draws of layer 2's means: fixed, so the figure repeats */
+    td_rng_init(&r, 0xAC71);
+    int64_t a1, a2;
+    td_hvae_active_units(t, m, x, &r, &a1, &a2);
+    names[0] = "active_units_z1", values[0] = (double)a1;
+    names[1] = "active_units_z2", values[1] = (double)a2;
+    return 2;
+}
+
+static td_var *hvae_output_bias(void *m) { return last_bias(&((td_hvae *)m)->px); }
+
+static const cli_model hvae_row = {
+    .kind = "hvae", .summary = "VAE with two stochastic layers (Burda et al. 2016)", .reg_name = "kl",
+    .opts = TABLE(hvae_opts), .check = hvae_check,
+    .tiny = "hidden = 4\nactivation = tanh\nlatent = 3\nhidden2 = 3\nlatent2 = 2\niw-k = 3\n",
+    .create = hvae_create, .destroy = vae_destroy, .train_loss = hvae_train_loss,
+    .eval_batch = hvae_eval_batch, .latent = hvae_latent, .encode = hvae_encode,
+    .reconstruct = hvae_reconstruct, .decode = hvae_decode, .sample = hvae_sample, .iw_nll = hvae_iw_nll,
+    .eval_extra = hvae_eval_extra, .output_bias = hvae_output_bias,
 };
 
 /* ---- ae, dae, sae ---------------------------------------------------------------
@@ -326,7 +458,7 @@ static const cli_model sae_row = {
 
 /* ---- the rows ---------------------------------------------------------------- */
 
-const cli_model *const cli_models[] = {&vae_row, &ae_row, &dae_row, &sae_row};
+const cli_model *const cli_models[] = {&vae_row, &hvae_row, &ae_row, &dae_row, &sae_row};
 const int cli_n_models = (int)(sizeof cli_models / sizeof *cli_models);
 
 const cli_model *cli_model_find(const char *kind) {

@@ -58,6 +58,9 @@ typedef struct cli_model {
      * gradient cannot be split across ranks: under mpirun every rank then
      * computes the whole batch. NULL: a sum over rows. */
     int (*couples_rows)(const cli_config *c);
+    /* the bias of the Bernoulli output logits, which --output-bias data sets
+     * from the training images (vae, hvae) */
+    td_var *(*output_bias)(void *m);
 } cli_model;
 
 /* The rows, in the order --help lists them. */

@@ -97,6 +97,7 @@ size_t cli_opts_text(const void *base, cli_opts t, char *buf, size_t n, size_t l
         const cli_opt *o = &t.opt[i];
         if (!o->in_config) continue;
         const void *p = (const char *)base + o->offset;
+        if (o->in_config == CLI_IF_SET && o->type == T_STR && !strcmp((const char *)p, o->def)) continue;
         if (o->type == T_INT)
             n += (size_t)snprintf(buf + n, len - n, "%s = %lld\n", o->name, (long long)*(const int64_t *)p);
         else if (o->type == T_REAL) { /* shortest text that reads back to the same double */

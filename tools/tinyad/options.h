@@ -49,6 +49,8 @@ typedef struct cli_config {
     int64_t force;   /* train --force: a fresh run may replace a trained one in --out */
     char on_nan[8];  /* train: stop | skip */
     int64_t same_bits; /* train --same-bits-any-ranks M: micro-batches of M rows (0: off) */
+    char recipe[8];  /* train: none | iwae (sets the options below it stands for) */
+    char output_bias[8]; /* train: init | data (vae, hvae: logits' bias from the mean image) */
     int64_t iw_k;    /* eval --iw-k */
     int64_t json, n; /* eval --json; sample --n */
     int64_t input;   /* values per image, taken from the data at training time */
@@ -59,6 +61,8 @@ typedef struct cli_config {
         unsigned char bytes[CLI_MODEL_OPTIONS_SIZE];
     } model;
 } cli_config;
+
+enum { CLI_IF_SET = 2 };
 
 /* Which command an option belongs to, as a bit set. */
 enum { OPT_TRAIN = 1, OPT_EVAL = 2, OPT_SAMPLE = 4 };
@@ -75,7 +79,9 @@ typedef struct cli_opt {
     double min;          /* numbers: smallest allowed value */
     int strictly_above;  /* numbers: min itself not allowed */
     int cmds;            /* OPT_ bits */
-    int in_config;       /* written to config.txt / the checkpoint */
+    int in_config;       /* written to config.txt / the checkpoint; CLI_IF_SET: only
+                          * when not the default (options added later, so that
+                          * runs without them keep their config text) */
     const char *choices; /* strings: "a|b|c", or NULL for free text */
     const char *help;
     int64_t max;         /* integers: largest useful value (0: none), see cli_opts_over_limit */

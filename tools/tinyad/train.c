@@ -178,7 +178,7 @@ static int resume_config(train_run *tr, const char *kind, const unsigned char *g
     return 0;
 }
 
-static int fresh_config(train_run *tr, const char *kind) {
+static int fresh_config(train_run *tr, const char *kind, const unsigned char *given) {
     cli_config *c = &tr->c;
     if (!kind) {
         fprintf(stderr, "tinyad train: which model? (%s)\n\n", cli_model_kinds());
@@ -187,6 +187,7 @@ static int fresh_config(train_run *tr, const char *kind) {
     }
     /* cli_parse set a known kind (and read its options) */
     if (strcmp(c->kind, kind) && cli_config_set_kind(c, kind)) return cli_usage_fail(OPT_TRAIN, "%s", td_error());
+    if (cli_config_apply_recipe(c, given)) return cli_usage_fail(OPT_TRAIN, "%s", td_error());
     if (c->out[0])
         snprintf(tr->run, sizeof tr->run, "%s", c->out);
     else
@@ -212,11 +213,34 @@ static int train_config(train_run *tr, int argc, char **argv) {
     /* From here on Ctrl-C / SIGTERM only ask the run to stop after saving. */
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    rc = tr->c.resume[0] ? resume_config(tr, kind, given) : fresh_config(tr, kind);
+    rc = tr->c.resume[0] ? resume_config(tr, kind, given) : fresh_config(tr, kind, given);
     if (!rc) rc = cli_config_check(&tr->c);
     if (!rc) rc = cli_check_limits(OPT_TRAIN, &tr->c);
     if (!rc) cli_set_threads(tr->c.threads);
     return rc;
+}
+
+/* --output-bias data (yburda/iwae's get_train_bias): the logits' bias of
+ * pixel j is the logit of the mean training pixel j, clipped to [0.001,
+ * 0.999], so the untrained decoder already draws the mean image. */
+static void set_output_bias(run_model *rm, const td_dataset *d) {
+    td_var *b = rm->ops->output_bias(rm->m);
+    const int64_t dim = d->dim, chunk = 1000;
+    double *sum = td_alloc_zero(sizeof(double) * (size_t)dim);
+    td_real *buf = td_alloc(sizeof(td_real) * (size_t)(chunk * dim));
+    for (int64_t i = 0; i < d->n; i += chunk) {
+        const int64_t rows = d->n - i < chunk ? d->n - i : chunk;
+        td_dataset_rows(d, i, rows, buf);
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < dim; j++) sum[j] += buf[r * dim + j];
+    }
+    for (int64_t j = 0; j < dim; j++) {
+        double p = sum[j] / (double)d->n;
+        p = p < 0.001 ? 0.001 : p > 0.999 ? 0.999 : p;
+        b->value.data[j] = (td_real)log(p / (1 - p));
+    }
+    td_free(buf);
+    td_free(sum);
 }
 
 /* The data, the model and the generators. */
@@ -244,6 +268,8 @@ static int train_load(train_run *tr) {
         fprintf(stderr, "tinyad: %s\n", td_error());
         return CLI_USAGE;
     }
+    /* (a resumed run's checkpoint replaces it with the trained bias) */
+    if (!strcmp(c->output_bias, "data")) set_output_bias(&tr->rm, &tr->d.train);
     cli_config_text(c, tr->config_text, sizeof tr->config_text);
     td_rng_init(&tr->base, (uint64_t)c->seed);
     tr->model_rng = td_rng_stream(&tr->base, RNG_MODEL);
@@ -323,9 +349,7 @@ static int train_start(train_run *tr) {
     snprintf(tr->path, sizeof tr->path, "%s/config.txt", tr->run);
     if (!tr->rank && run_write_text(tr->path, tr->config_text)) return cli_fail_write("write", tr->path);
     snprintf(tr->ckpt, sizeof tr->ckpt, "%s/checkpoint.tdc", tr->run);
-    tr->sched = (td_schedule){TD_SCHED_CONSTANT, c->gamma, c->step_size};
-    if (!strcmp(c->schedule, "step")) tr->sched.kind = TD_SCHED_STEP;
-    if (!strcmp(c->schedule, "exp")) tr->sched.kind = TD_SCHED_EXP;
+    tr->sched = (td_schedule){(td_schedule_kind)td_schedule_parse(c->schedule), c->gamma, c->step_size};
     td_batcher_init(&tr->b, &tr->d.train, c->batch, 1, (td_binarize)td_binarize_parse(c->binarize),
                     &tr->order, &tr->noise);
     tr->tty = tr->rank == 0 && isatty(2);
@@ -704,7 +728,7 @@ static int train_finish(train_run *tr, int status) {
         const int prior = rm->ops->sample != NULL;
         fprintf(stderr, "run directory: %s (config.txt, metrics.csv, checkpoint.tdc, %srecon.png, %s"
                 "latent.png%s, curve.png)\n", tr->run, prior ? "samples.png, " : "",
-                rm->ops->filters ? "filters.png, " : "", prior && tr->c.latent == 2 ? ", manifold.png" : "");
+                rm->ops->filters ? "filters.png, " : "", prior && rm->ops->latent(rm->m) == 2 ? ", manifold.png" : "");
     }
     if (tr->skipped)
         fprintf(stderr, "tinyad: %lld step%s skipped for NaN/Inf (--on-nan skip)\n", (long long)tr->skipped,
