@@ -1,6 +1,7 @@
 /* tinyad: one include for the whole public API of the framework (tensors,
  * autograd, nn, datasets). The models are included one by one:
- * "models/vae.h", "models/ae.h", "models/dae.h", "models/sae.h". */
+ * "models/vae.h", "models/convvae.h" (both over "models/vae_core.h"),
+ * "models/ae.h", "models/dae.h", "models/sae.h". */
 #ifndef TINYAD_H
 #define TINYAD_H
 

@@ -1,4 +1,4 @@
-/* Pieces shared by the latent-variable models (vae.c, hvae.c): Gaussian
+/* Pieces shared by the latent-variable models (vae_core.c, hvae.c): Gaussian
  * layers sampled by reparameterization, log q written through the noise,
  * and the running log-sum-exp of importance-weighted estimates. */
 #ifndef TD_GAUSS_H

@@ -11,16 +11,12 @@
  * PyTorch examples/vae model (fc1, fc21, fc22, fc3, fc4: same shapes, same
  * parameter count, same U(+-1/sqrt(fan_in)) init), so comparisons are fair.
  *
- * Losses are sums over the batch (as the PyTorch example), per datapoint
- * averaged over L samples; the terms are reported per batch too. */
+ * The bounds (ELBO, IWAE, importance-sampled -log p(x)) are the ones every
+ * VAE shares, in vae_core.h; the functions below apply them to this model. */
 #ifndef TD_VAE_H
 #define TD_VAE_H
 
-#include "../nn/layers.h"
-
-typedef enum td_likelihood { TD_LIK_BERNOULLI, TD_LIK_GAUSSIAN } td_likelihood;
-int td_likelihood_parse(const char *name); /* "bernoulli" | "gaussian"; -1 if unknown */
-const char *td_likelihood_name(td_likelihood l);
+#include "vae_core.h"
 
 #define TD_VAE_MAX_HIDDEN (TD_MLP_MAX_LAYERS - 1)
 
@@ -53,15 +49,11 @@ typedef struct td_vae {
  * Returns -1 with td_error() if the config makes no sense. */
 int td_vae_init(td_vae *m, td_params *p, const td_vae_config *cfg);
 
+/* The model as the shared bounds of vae_core.h see it (pointing at m). */
+td_vae_core td_vae_as_core(const td_vae *m);
+
 /* beta for an epoch (0-based): beta * min(1, (epoch + 1) / warmup). */
 double td_vae_beta(const td_vae_config *cfg, int64_t epoch);
-
-/* Per-batch sums, as plain numbers. */
-typedef struct td_vae_terms {
-    double loss;  /* what was minimized */
-    double recon; /* -E_q log p(x|z) */
-    double kl;    /* KL(q(z|x) || p(z)) */
-} td_vae_terms;
 
 /* The training loss for a batch x [B, input]: the negative ELBO with L
  * samples and weight beta on the KL, or (cfg.iw_k > 1) the negative IWAE

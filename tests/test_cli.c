@@ -3,7 +3,8 @@
  * whole run directory, and --resume (at an epoch boundary or after an
  * interruption mid-epoch) ends with the very same checkpoint, byte for byte,
  * as the run that was never stopped; a fresh run does not overwrite a
- * trained one without --force. Synthetic MNIST-format data.
+ * trained one without --force; the same for the convolutional VAE.
+ * Synthetic MNIST-format data.
  *
  * usage: test_cli PATH_TO_TINYAD */
 #include <stdint.h>
@@ -78,28 +79,36 @@ static void write_idx(const char *path, int gz, int ndim, const int *dims, const
     }
 }
 
-/* 12x12 images of one horizontal or vertical bar (label = bar % 10). */
-static void write_data(const char *prefix, int n, int gz) {
-    uint8_t *px = malloc((size_t)n * 144), *lb = malloc((size_t)n);
+/* side x side images of one horizontal or vertical bar (label = bar % 10),
+ * plain IDX files in dir. */
+static void write_bars(const char *dir, const char *prefix, int n, int side, int gz) {
+    const int np = side * side;
+    uint8_t *px = malloc((size_t)n * (size_t)np), *lb = malloc((size_t)n);
     uint32_t s = 12345u + (uint32_t)n;
     for (int i = 0; i < n; i++) {
         s = s * 1664525u + 1013904223u;
-        int k = (int)((s >> 16) % 24);
+        int k = (int)((s >> 16) % (uint32_t)(2 * side));
         lb[i] = (uint8_t)(k % 10);
-        for (int p = 0; p < 144; p++) {
+        for (int p = 0; p < np; p++) {
             s = s * 1664525u + 1013904223u;
-            int on = k < 12 ? p / 12 == k : p % 12 == k - 12;
-            px[i * 144 + p] = on ? 240 : (uint8_t)((s >> 24) % 30);
+            int on = k < side ? p / side == k : p % side == k - side;
+            px[i * np + p] = on ? 240 : (uint8_t)((s >> 24) % 30);
         }
     }
     char path[1300];
-    int di[3] = {n, 12, 12}, dl[1] = {n};
-    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte%s", data, prefix, gz ? ".gz" : "");
+    int di[3] = {n, side, side}, dl[1] = {n};
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte%s", dir, prefix, gz ? ".gz" : "");
     write_idx(path, gz, 3, di, px);
-    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte%s", data, prefix, gz ? ".gz" : "");
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte%s", dir, prefix, gz ? ".gz" : "");
     write_idx(path, gz, 1, dl, lb);
     free(px);
     free(lb);
+}
+
+/* The 12x12 data set of these tests. */
+static void write_data(const char *prefix, int n, int gz) { write_bars(data, prefix, n, 12, gz); }
+static void write_data_to(const char *dir, const char *prefix, int n, int side) {
+    write_bars(dir, prefix, n, side, 0);
 }
 
 /* Expect a usage error: status 2 and "usage:" on stderr. */
@@ -156,53 +165,60 @@ static void test_usage(void) {
     usage_error("sample somewhere --n 0");
 }
 
-static void test_runs(void) {
+/* Trains KIND with COMMON (3 epochs) into DIR_a, checking its run
+ * directory; then resumes at an epoch boundary (DIR_b: 2 epochs, then on to
+ * 3) and after an interruption in the middle of epoch 2 (DIR_c, as by
+ * Ctrl-C after step 13): both end with DIR_a's checkpoint, byte for byte. */
+static void train_and_resume(const char *kind, const char *common, const char *dir) {
     char a[4096], ra[1200], rb[1200], rc_[1200], p1[1300], p2[1300];
-    const char *common = "--epochs 3 --batch 50 --hidden 32 --latent 2 --val 100 --threads 1";
-    snprintf(ra, sizeof ra, "%s/run_a", tmp);
-    snprintf(rb, sizeof rb, "%s/run_b", tmp);
-    snprintf(rc_, sizeof rc_, "%s/run_c", tmp);
+    snprintf(ra, sizeof ra, "%s_a", dir);
+    snprintf(rb, sizeof rb, "%s_b", dir);
+    snprintf(rc_, sizeof rc_, "%s_c", dir);
 
-    /* the uninterrupted run, and its run directory */
-    snprintf(a, sizeof a, "train vae --data '%s' %s --out '%s'", data, common, ra);
+    snprintf(a, sizeof a, "train %s --data '%s' %s --out '%s'", kind, data, common, ra);
     int rc = run(NULL, a);
-    CHECK(rc == 0, "training run: status %d: %s", rc, slurp(err_path));
+    CHECK(rc == 0, "%s training run: status %d: %s", kind, rc, slurp(err_path));
     static const char *files[] = {"config.txt", "metrics.csv", "checkpoint.tdc", "samples.png",
                                   "recon.png", "latent.png", "manifold.png", "curve.png"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++)
-        CHECK(exists(ra, files[i]), "run directory lacks %s", files[i]);
+        CHECK(exists(ra, files[i]), "%s run directory lacks %s", kind, files[i]);
     snprintf(p1, sizeof p1, "%s/metrics.csv", ra);
     const char *m = slurp(p1);
     CHECK(!strncmp(m, "epoch,train_loss,train_recon,train_kl,val_loss,val_recon,val_kl,lr,beta,seconds\n", 80),
-          "metrics.csv header: %.100s", m);
+          "%s metrics.csv header: %.100s", kind, m);
     int lines = 0;
     for (const char *c = m; *c; c++) lines += *c == '\n';
-    CHECK(lines == 4, "metrics.csv has %d lines", lines);
+    CHECK(lines == 4, "%s metrics.csv has %d lines", kind, lines);
 
-    /* resume at an epoch boundary: 2 epochs, then on to 3 */
-    snprintf(a, sizeof a, "train vae --data '%s' %s --out '%s' --epochs 2", data, common, rb);
-    CHECK(run(NULL, a) == 0, "2-epoch run: %s", slurp(err_path));
-    snprintf(a, sizeof a, "train vae --resume '%s' --epochs 3 --lr 0.1", rb);
+    snprintf(a, sizeof a, "train %s --data '%s' %s --out '%s' --epochs 2", kind, data, common, rb);
+    CHECK(run(NULL, a) == 0, "%s 2-epoch run: %s", kind, slurp(err_path));
+    snprintf(a, sizeof a, "train %s --resume '%s' --epochs 3 --lr 0.1", kind, rb);
     usage_error(a); /* with --resume the config is the run's */
-    snprintf(a, sizeof a, "train vae --resume '%s' --epochs 3", rb);
-    CHECK(run(NULL, a) == 0, "resume: %s", slurp(err_path));
+    snprintf(a, sizeof a, "train %s --resume '%s' --epochs 3", kind, rb);
+    CHECK(run(NULL, a) == 0, "%s resume: %s", kind, slurp(err_path));
     snprintf(p1, sizeof p1, "%s/checkpoint.tdc", ra);
     snprintf(p2, sizeof p2, "%s/checkpoint.tdc", rb);
-    CHECK(same_file(p1, p2), "resumed checkpoint differs from the uninterrupted run's");
+    CHECK(same_file(p1, p2), "%s: resumed checkpoint differs from the uninterrupted run's", kind);
 
-    /* interrupted in the middle of epoch 2 (as by Ctrl-C after step 13), then resumed */
-    snprintf(a, sizeof a, "train vae --data '%s' %s --out '%s'", data, common, rc_);
+    snprintf(a, sizeof a, "train %s --data '%s' %s --out '%s'", kind, data, common, rc_);
     CHECK(run("TINYAD_STOP_AFTER_STEPS=13", a) == 130 && strstr(slurp(err_path), "interrupted"),
-          "interrupted run: %s", slurp(err_path));
+          "%s interrupted run: %s", kind, slurp(err_path));
     snprintf(p2, sizeof p2, "%s/metrics.csv", rc_);
     m = slurp(p2);
     lines = 0;
     for (const char *c = m; *c; c++) lines += *c == '\n';
-    CHECK(lines == 2, "the interrupted run's metrics.csv has %d lines", lines);
-    snprintf(a, sizeof a, "train vae --resume '%s'", rc_);
-    CHECK(run(NULL, a) == 0, "resume mid-epoch: %s", slurp(err_path));
+    CHECK(lines == 2, "%s: the interrupted run's metrics.csv has %d lines", kind, lines);
+    snprintf(a, sizeof a, "train --resume '%s'", rc_);
+    CHECK(run(NULL, a) == 0, "%s resume mid-epoch: %s", kind, slurp(err_path));
     snprintf(p2, sizeof p2, "%s/checkpoint.tdc", rc_);
-    CHECK(same_file(p1, p2), "mid-epoch resume differs from the uninterrupted run");
+    CHECK(same_file(p1, p2), "%s: mid-epoch resume differs from the uninterrupted run", kind);
+}
+
+static void test_runs(void) {
+    char a[4096], ra[1200], p1[1300];
+    snprintf(a, sizeof a, "%s/run", tmp);
+    train_and_resume("vae", "--epochs 3 --batch 50 --hidden 32 --latent 2 --val 100 --threads 1", a);
+    snprintf(ra, sizeof ra, "%s/run_a", tmp);
 
     /* eval: JSON on stdout, the IW estimate, a limit */
     snprintf(a, sizeof a, "eval '%s' --json", ra);
@@ -239,6 +255,62 @@ static void test_runs(void) {
              "--binarize static --samples 2 --warmup 3 --schedule exp --clip 100 --optimizer sgd --lr 1e-4 "
              "--out '%s/run_g' --threads 1", data, tmp);
     CHECK(run(NULL, a) == 0, "gaussian run: %s", slurp(err_path));
+}
+
+/* The convolutional VAE through the same doors: its usage errors, a run
+ * directory with every picture, resume at an epoch boundary and mid-epoch
+ * equal to the uninterrupted run byte for byte, eval with --iw-k, sample,
+ * --on-nan, and images it cannot take. Small channels: the 12x12 data
+ * trains in a second. */
+static void test_convvae(void) {
+    char a[4096], ra[1200], p1[1300];
+    usage_error("train convvae --channels 3");
+    usage_error("train convvae --channels 4,0");
+    usage_error("train convvae --hidden 16,8");
+    usage_error("train convvae --likelihood gaussian");
+    usage_error("train convvae --iw-k 1");
+    usage_error("train convvae --gauss-var -4");
+    snprintf(ra, sizeof ra, "%s/cv", tmp);
+    train_and_resume("convvae", "--epochs 3 --batch 50 --channels 4,8 --hidden 8 --val 100 --threads 1", ra);
+    snprintf(ra, sizeof ra, "%s/cv_a", tmp);
+    snprintf(p1, sizeof p1, "%s/config.txt", ra);
+    const char *cfg = slurp(p1);
+    CHECK(strstr(cfg, "kind = convvae\n") && strstr(cfg, "hidden = 8\n") && strstr(cfg, "latent = 2\n") &&
+          strstr(cfg, "channels = 4,8\n") && strstr(cfg, "iw-k = 0\n") && !strstr(cfg, "gauss-var"),
+          "convvae config.txt: %s", cfg);
+
+    /* eval, the IW estimate, sample */
+    snprintf(a, sizeof a, "eval '%s' --json --iw-k 20 --limit 50", ra);
+    CHECK(run(NULL, a) == 0, "convvae eval: %s", slurp(err_path));
+    const char *o = slurp(out_path);
+    const double loss = atof(o + 14), iw = strstr(o, "\"iw_nll\": ") ? atof(strstr(o, "\"iw_nll\": ") + 10) : 0;
+    CHECK(!strncmp(o, "{\"test_loss\": ", 14) && loss > 0 && loss < 200 && iw > 0 && iw < loss + 1,
+          "convvae eval: %s", o);
+    snprintf(a, sizeof a, "sample '%s' --n 16 --out '%s/cv.png'", ra, tmp);
+    CHECK(run(NULL, a) == 0 && exists(tmp, "cv.png"), "convvae sample: %s", slurp(err_path));
+
+    /* the IWAE and multi-sample bounds train; a poisoned step is skipped or stops the run */
+    snprintf(a, sizeof a, "train convvae --data '%s' --epochs 1 --batch 50 --channels 2,3 --hidden 4 --latent 3 "
+             "--iw-k 3 --binarize dynamic --out '%s/cv_iw' --threads 1", data, tmp);
+    CHECK(run(NULL, a) == 0, "convvae IWAE run: %s", slurp(err_path));
+    snprintf(a, sizeof a, "train convvae --data '%s' --epochs 1 --batch 50 --channels 2,3 --hidden 4 --samples 2 "
+             "--on-nan skip --out '%s/cv_nan' --threads 1", data, tmp);
+    CHECK(run("TINYAD_TEST_NAN_STEP=3", a) == 0 && strstr(slurp(err_path), "1 step skipped"),
+          "convvae --on-nan skip: %s", slurp(err_path));
+    snprintf(a, sizeof a, "train convvae --data '%s' --epochs 1 --batch 50 --channels 2,3 --hidden 4 "
+             "--out '%s/cv_nan2' --threads 1", data, tmp);
+    CHECK(run("TINYAD_TEST_NAN_STEP=3", a) == 1 && strstr(slurp(err_path), "NaN/Inf at epoch 1, step 3"),
+          "convvae --on-nan stop: %s", slurp(err_path));
+
+    /* 10x10 images: a clear message, not a crash */
+    char odd[1300];
+    snprintf(odd, sizeof odd, "%s/odd", tmp);
+    mkdir(odd, 0777);
+    write_data_to(odd, "train", 100, 10);
+    write_data_to(odd, "t10k", 50, 10);
+    snprintf(a, sizeof a, "train convvae --data '%s' --epochs 1 --batch 50 --out '%s/cv_odd'", odd, tmp);
+    int rc = run(NULL, a); /* the config does not fit the data: status 2, as for --batch */
+    CHECK(rc == 2 && strstr(slurp(err_path), "multiples of 4"), "10x10 images: status %d: %s", rc, slurp(err_path));
 }
 
 /* A fresh run into a directory that holds a trained run is refused (status
@@ -413,6 +485,7 @@ int main(int argc, char **argv) {
     test_usage();
     test_runs();
     test_hvae_and_recipe();
+    test_convvae();
     test_overwrite();
     return check_done("cli");
 }

@@ -1,10 +1,12 @@
 /* bench_step: one VAE training step, timed by phase, with allocations and
  * peak memory. The model is the canonical one (784-400-20, ReLU, Bernoulli
- * logits, Adam 1e-3, batch 128), the step the same as `tinyad train` runs:
- * tape reset, forward + loss, zero-grad, backward, gradient finiteness
- * check, Adam update.
+ * logits, Adam 1e-3, batch 128), or with --model convvae the convolutional
+ * VAE (the Keras example's networks, 28x28, latent --latent, default 16);
+ * the step the same as `tinyad train` runs: tape reset, forward + loss,
+ * zero-grad, backward, gradient finiteness check, Adam update.
  *
- *   bench_step [--threads N] [--reps R] [--steps S] [--batch B]
+ *   bench_step [--threads N] [--reps R] [--steps S] [--batch B] [--model vae|convvae]
+ *              [--latent N]
  *
  * The batch is synthetic (uniform [0, 1] pixels): the step's cost does not
  * depend on the values. After 20 warm-up steps, R samples each time S steps;
@@ -22,6 +24,7 @@
 #include <time.h>
 
 #include "timing.h"
+#include "models/convvae.h"
 #include "models/vae.h"
 #include "nn/optim.h"
 #include "tensor/dispatch.h" /* to record the step's GEMM calls */
@@ -43,6 +46,8 @@ static const char *phase_names[NPH] = {"forward+loss", "zero-grad", "backward", 
 
 typedef struct bench {
     td_vae m;
+    td_convvae conv;
+    td_vae_core core; /* the one of the two being timed */
     td_params *p;
     td_optimizer *opt;
     td_tape *tape;
@@ -56,7 +61,7 @@ static int step(bench *b, double t[NPH]) {
     double t0 = bench_now();
     td_tape_reset(b->tape);
     td_vae_terms terms;
-    td_var *loss = td_vae_loss(b->tape, &b->m, td_const(b->tape, b->x), &b->rng, 1.0, &terms);
+    td_var *loss = td_vae_core_loss(b->tape, &b->core, td_const(b->tape, b->x), &b->rng, 1.0, &terms);
     double t1 = bench_now();
     td_params_zero_grad(b->p);
     double t2 = bench_now();
@@ -77,7 +82,7 @@ typedef struct gemm_call {
     int ta, tb;
     int64_t M, N, K;
 } gemm_call;
-#define MAX_CALLS 64
+#define MAX_CALLS 4096 /* the convolutions call td_gemm per chunk of images */
 static gemm_call calls[MAX_CALLS];
 static int ncalls;
 static const td_kernel_set *real_kernels;
@@ -143,14 +148,19 @@ static long arg_long(int argc, char **argv, int *i) {
 }
 
 int main(int argc, char **argv) {
-    long threads = 0, reps = 9, steps = 50, batch = 128;
+    long threads = 0, reps = 9, steps = 50, batch = 128, latent = 16;
+    int conv = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads")) threads = arg_long(argc, argv, &i);
+        if (!strcmp(argv[i], "--model") && i + 1 < argc && (!strcmp(argv[i + 1], "vae") || !strcmp(argv[i + 1], "convvae")))
+            conv = !strcmp(argv[++i], "convvae");
+        else if (!strcmp(argv[i], "--latent")) latent = arg_long(argc, argv, &i);
+        else if (!strcmp(argv[i], "--threads")) threads = arg_long(argc, argv, &i);
         else if (!strcmp(argv[i], "--reps")) reps = arg_long(argc, argv, &i);
         else if (!strcmp(argv[i], "--steps")) steps = arg_long(argc, argv, &i);
         else if (!strcmp(argv[i], "--batch")) batch = arg_long(argc, argv, &i);
         else {
-            fprintf(stderr, "usage: bench_step [--threads N] [--reps R] [--steps S] [--batch B]\n");
+            fprintf(stderr, "usage: bench_step [--threads N] [--reps R] [--steps S] [--batch B] "
+                            "[--model vae|convvae] [--latent N]\n");
             return 2;
         }
     }
@@ -163,11 +173,14 @@ int main(int argc, char **argv) {
 
     bench b;
     td_vae_config cfg = td_vae_defaults();
+    td_convvae_config ccfg = td_convvae_defaults();
+    ccfg.latent = latent;
     b.p = td_params_create();
-    if (td_vae_init(&b.m, b.p, &cfg)) {
+    if (conv ? td_convvae_init(&b.conv, b.p, &ccfg) : td_vae_init(&b.m, b.p, &cfg)) {
         fprintf(stderr, "bench_step: %s\n", td_error());
         return 1;
     }
+    b.core = conv ? td_convvae_as_core(&b.conv) : td_vae_as_core(&b.m);
     td_rng_init(&b.rng, 1);
     td_params_finalize(b.p, &b.rng);
     b.opt = td_optimizer_create(b.p, td_optim_defaults(TD_OPT_ADAM));
@@ -200,7 +213,12 @@ int main(int argc, char **argv) {
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("bench_step: VAE 784-400-20 relu, batch %ld, Adam; %ld threads; %s%s, %s\n", batch,
+    char model[96];
+    if (conv)
+        snprintf(model, sizeof model, "convolutional VAE (Keras example's), latent %ld", latent);
+    else
+        snprintf(model, sizeof model, "VAE 784-400-20 relu");
+    printf("bench_step: %s, batch %ld, Adam; %ld threads; %s%s, %s\n", model, batch,
            threads, td_isa_summary(),
 #ifdef _OPENMP
            ", OpenMP",
@@ -223,6 +241,7 @@ int main(int argc, char **argv) {
            60000.0 / (double)batch * step_ms / 1e3);
     double macs = 0;
     for (int c = 0; c < ncalls; c++) macs += (double)calls[c].M * calls[c].N * calls[c].K;
+    if (ncalls == MAX_CALLS) printf("warning: more than %d GEMM calls in a step; the bound counts the first %d\n", MAX_CALLS, MAX_CALLS);
     const double own_ms = 1e3 * time_calls(0, reps);
     printf("GEMMs of one step: %d calls, %.1f M multiply-adds; alone: td_gemm %.3f ms", ncalls,
            macs / 1e6, own_ms);

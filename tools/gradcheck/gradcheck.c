@@ -26,7 +26,7 @@ static int usage(FILE *f, int status) {
 typedef struct model_check {
     const cli_model *row;
     void *m;
-    td_tensor x; /* a batch of 3 images of 6 values in (0.05, 0.95) */
+    td_tensor x; /* a batch of 3 images of 6 values (or the row's input) in (0.05, 0.95) */
 } model_check;
 
 static td_var *model_loss(td_tape *t, td_rng *rng, void *ctx) {
@@ -45,8 +45,9 @@ static int check_model(const cli_model *row, unsigned long long seed) {
         fprintf(stderr, "gradcheck: %s: its tiny config: %s\n", row->kind, td_error());
         return 1;
     }
+    const int64_t input = c.input > 0 ? c.input : INPUT; /* a tiny config may need its own shape */
     td_params *p = td_params_create();
-    model_check mc = {row, row->create(&c, INPUT, p), td_tensor_zeros(TD_SHAPE(BATCH, INPUT))};
+    model_check mc = {row, row->create(&c, input, p), td_tensor_zeros(TD_SHAPE(BATCH, input))};
     if (!mc.m) {
         fprintf(stderr, "gradcheck: %s: %s\n", row->kind, td_error());
         td_params_destroy(p);
@@ -58,7 +59,7 @@ static int check_model(const cli_model *row, unsigned long long seed) {
     td_params_finalize(p, &r);
     for (int64_t i = 0; i < mc.x.size; i++) mc.x.data[i] = (td_real)(0.05 + 0.9 * td_rng_double(&r));
     td_gc_result res = td_gradcheck_params(p->vars, p->count, model_loss, &mc, tol, seed);
-    printf("%-6s %-4s max_abs %.2e max_rel %.2e tol %.0e  %lld derivatives in %d parameters  worst %s\n",
+    printf("%-7s %-4s max_abs %.2e max_rel %.2e tol %.0e  %lld derivatives in %d parameters  worst %s\n",
            row->kind, res.pass ? "ok" : "FAIL", res.max_abs, res.max_rel, tol, (long long)res.n_checked,
            p->count, p->count ? p->vars[res.worst_leaf]->name : "-");
     row->destroy(mc.m);

@@ -71,12 +71,26 @@ static const cli_opt opts[] = {
 static const cli_opts shared = {opts, (int)(sizeof opts / sizeof *opts)};
 _Static_assert(sizeof opts / sizeof *opts < CLI_GIVEN_KIND_OPTION, "`given` has a slot per option");
 
+/* The shared options named by a kind's defaults lines back to the shared
+ * defaults (restore 1), or to the kind's (restore 0). */
+static void kind_defaults(cli_config *c, const char *lines, int restore) {
+    char key[64], v[128], why[256];
+    for (const char *p = lines; p && sscanf(p, "%63s = %127s", key, v) == 2; p = strchr(p, '\n') + 1) {
+        const int k = cli_opts_find(shared, key, 0);
+        const int rc = k < 0 ? -1 : cli_opt_set(c, &opts[k], restore ? opts[k].def : v, why, sizeof why);
+        TD_ASSERT(rc == 0, "bad defaults line '%s = %s' in a model row", key, v);
+    }
+}
+
 int cli_config_set_kind(cli_config *c, const char *kind) {
-    const cli_model *m = cli_model_find(kind);
+    const cli_model *m = cli_model_find(kind), *was = cli_model_find(c->kind);
     if (!m) {
         td_set_error("unknown model kind '%s' (known: %s)", kind, cli_model_kinds());
         return -1;
     }
+    /* a kind is set before the options, so its defaults replace the last kind's */
+    if (was) kind_defaults(c, was->defaults, 1);
+    kind_defaults(c, m->defaults, 0);
     snprintf(c->kind, sizeof c->kind, "%s", kind);
     memset(&c->model, 0, sizeof c->model);
     cli_opts_defaults(c->model.bytes, m->opts);
@@ -120,6 +134,9 @@ void cli_usage(FILE *f, int cmd, const char *prog) {
     for (int i = 0; cmd == OPT_TRAIN && i < cli_n_models; i++) {
         const cli_model *m = cli_models[i];
         fprintf(f, "\n%s, %s:%s\n", m->kind, m->summary, m->opts.n ? "" : " no options of its own");
+        char key[64], v[128];
+        for (const char *p = m->defaults; p && sscanf(p, "%63s = %127s", key, v) == 2; p = strchr(p, '\n') + 1)
+            fprintf(f, "  --%-20s defaults to %s for this kind\n", key, v);
         cli_opts_usage(f, m->opts, cmd);
     }
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/convvae.h"
 #include "models/dae.h"
 #include "models/gauss.h"
 #include "models/hvae.h"
@@ -19,22 +20,60 @@
 
 /* ---- vae ------------------------------------------------------------------- */
 
-typedef struct vae_options {
-    char gauss_var[16];
+/* The options of the bound, which both VAEs (vae, convvae) take: rows for a
+ * struct S holding a bound_options named bound. */
+typedef struct bound_options {
     double beta;
     int64_t warmup, samples, iw_k;
+} bound_options;
+
+#define BOUND_OPTS(S)                                                                              \
+    {"beta", T_REAL, offsetof(S, bound.beta), 0, "1", 0, 0, OPT_TRAIN, 1, NULL, "weight of the KL term", 0}, \
+    {"warmup", T_INT, offsetof(S, bound.warmup), 0, "0", 0, 0, OPT_TRAIN, 1, NULL,                  \
+     "epochs over which beta ramps up from 0", 0},                                                 \
+    {"samples", T_INT, offsetof(S, bound.samples), 0, "1", 1, 0, OPT_TRAIN, 1, NULL,                \
+     "samples of z per datapoint in the ELBO", 1 << 20},                                           \
+    {"iw-k", T_INT, offsetof(S, bound.iw_k), 0, "0", 0, 0, OPT_TRAIN, 1, NULL,                      \
+     "train on the IWAE bound with K samples (0: the ELBO)", 1 << 20}
+
+static int bound_check(const bound_options *o, char *why, size_t len) {
+    if (o->iw_k == 1)
+        snprintf(why, len, "--iw-k 1 is the ELBO: use 0 (ELBO) or K >= 2");
+    else if (o->samples > 1 && o->iw_k > 1)
+        snprintf(why, len, "--samples and --iw-k are alternatives: give one of them");
+    else
+        return 0;
+    return 1;
+}
+
+/* Both VAE kinds are a cli_vae: the model and how the shared bounds see it,
+ * so that they share the adapters below. */
+typedef struct cli_vae {
+    td_vae_core core[1];
+    double beta;
+    int warmup;
+    union { td_vae vae; td_convvae conv; } u;
+} cli_vae;
+
+static cli_vae *cli_vae_new(const bound_options *o) {
+    cli_vae *m = td_alloc_zero(sizeof *m);
+    m->beta = o->beta;
+    m->warmup = (int)o->warmup;
+    return m;
+}
+
+/* ---- vae ------------------------------------------------------------------- */
+
+typedef struct vae_options {
+    char gauss_var[16];
+    bound_options bound;
 } vae_options;
 _Static_assert(sizeof(vae_options) <= CLI_MODEL_OPTIONS_SIZE, "vae options do not fit");
 
 static const cli_opt vae_opts[] = {
     CLI_STR(vae_options, "gauss-var", gauss_var, "learned", OPT_TRAIN, 1, NULL,
             "gaussian variance: 'learned' (per pixel) or a fixed log-variance, e.g. -4"),
-    CLI_NUM(vae_options, beta, T_REAL, "1", 0, 0, OPT_TRAIN, "weight of the KL term"),
-    CLI_NUM(vae_options, warmup, T_INT, "0", 0, 0, OPT_TRAIN, "epochs over which beta ramps up from 0"),
-    {"samples", T_INT, offsetof(vae_options, samples), 0, "1", 1, 0, OPT_TRAIN, 1, NULL,
-     "samples of z per datapoint in the ELBO", 1 << 20},
-    {"iw-k", T_INT, offsetof(vae_options, iw_k), 0, "0", 0, 0, OPT_TRAIN, 1, NULL,
-     "train on the IWAE bound with K samples (0: the ELBO)", 1 << 20},
+    BOUND_OPTS(vae_options),
 };
 
 static int vae_check(const cli_config *c, char *why, size_t len) {
@@ -45,12 +84,8 @@ static int vae_check(const cli_config *c, char *why, size_t len) {
     else if (strcmp(o->gauss_var, "learned") &&
              (!o->gauss_var[0] || !isfinite(strtod(o->gauss_var, &end)) || *end))
         snprintf(why, len, "--gauss-var: '%s' is neither 'learned' nor a number", o->gauss_var);
-    else if (o->iw_k == 1)
-        snprintf(why, len, "--iw-k 1 is the ELBO: use 0 (ELBO) or K >= 2");
-    else if (o->samples > 1 && o->iw_k > 1)
-        snprintf(why, len, "--samples and --iw-k are alternatives: give one of them");
     else
-        return 0;
+        return bound_check(&o->bound, why, len);
     return 1;
 }
 
@@ -64,19 +99,20 @@ static void *vae_create(const cli_config *c, int64_t input, td_params *p) {
     vc.lik = (td_likelihood)td_likelihood_parse(c->likelihood);
     vc.learn_var = !strcmp(o->gauss_var, "learned");
     vc.fixed_logvar = vc.learn_var ? 0 : strtod(o->gauss_var, NULL);
-    vc.samples = (int)o->samples;
-    vc.iw_k = (int)o->iw_k;
-    vc.beta = o->beta;
-    vc.warmup = (int)o->warmup;
+    vc.samples = (int)o->bound.samples;
+    vc.iw_k = (int)o->bound.iw_k;
+    vc.beta = o->bound.beta;
+    vc.warmup = (int)o->bound.warmup;
     if ((int)vc.act < 0 || (int)vc.lik < 0) {
         td_set_error("vae: unknown activation '%s' or likelihood '%s'", c->activation, c->likelihood);
         return NULL;
     }
-    td_vae *m = td_alloc_zero(sizeof *m);
-    if (td_vae_init(m, p, &vc)) {
+    cli_vae *m = cli_vae_new(&o->bound);
+    if (td_vae_init(&m->u.vae, p, &vc)) {
         td_free(m);
         return NULL;
     }
+    *m->core = td_vae_as_core(&m->u.vae);
     return m;
 }
 
@@ -84,45 +120,54 @@ static void vae_destroy(void *m) { td_free(m); }
 
 static td_var *vae_train_loss(void *m, td_tape *t, td_var *x, td_rng *rng, int64_t epoch,
                               cli_terms *terms) {
-    td_vae *v = m;
+    const cli_vae *v = m;
     td_vae_terms vt;
-    td_var *loss = td_vae_loss(t, v, x, rng, td_vae_beta(&v->cfg, epoch), &vt);
+    td_var *loss = td_vae_core_loss(t, v->core, x, rng, td_vae_core_beta(v->beta, v->warmup, epoch), &vt);
     *terms = (cli_terms){vt.loss, vt.recon, vt.kl};
     return loss;
 }
 
 static void vae_eval_batch(void *m, td_tape *t, const td_tensor *x, td_rng *rng, cli_terms *terms) {
     td_vae_terms vt;
-    td_vae_elbo_batch(t, m, x, rng, &vt);
+    td_vae_core_elbo_batch(t, ((cli_vae *)m)->core, x, rng, &vt);
     *terms = (cli_terms){vt.loss, vt.recon, vt.kl};
 }
 
-static int64_t vae_latent(void *m) { return ((td_vae *)m)->cfg.latent; }
+static int64_t vae_latent(void *m) { return ((cli_vae *)m)->core->latent; }
 
 static td_var *vae_encode(void *m, td_tape *t, td_var *x) {
+    const td_vae_core *c = ((cli_vae *)m)->core;
     td_var *mu, *lv;
     td_no_grad ng = td_no_grad_begin(t);
-    td_vae_encode(t, m, x, &mu, &lv);
+    c->encode(t, c->model, x, &mu, &lv);
     td_no_grad_end(ng);
     return mu;
 }
 
-static td_var *vae_decode(void *m, td_tape *t, td_var *z) { return td_vae_decode(t, m, z); }
+static td_var *vae_decode(void *m, td_tape *t, td_var *z) {
+    return td_vae_core_decode(t, ((cli_vae *)m)->core, z);
+}
 
-static td_var *vae_reconstruct(void *m, td_tape *t, td_var *x) { return td_vae_reconstruct(t, m, x); }
+static td_var *vae_reconstruct(void *m, td_tape *t, td_var *x) {
+    return td_vae_core_reconstruct(t, ((cli_vae *)m)->core, x);
+}
 
-static td_var *vae_sample(void *m, td_tape *t, int64_t n, td_rng *rng) { return td_vae_sample(t, m, n, rng); }
+static td_var *vae_sample(void *m, td_tape *t, int64_t n, td_rng *rng) {
+    return td_vae_core_sample(t, ((cli_vae *)m)->core, n, rng);
+}
 
-static double vae_beta(void *m, int64_t epoch) { return td_vae_beta(&((td_vae *)m)->cfg, epoch); }
+static double vae_beta(void *m, int64_t epoch) {
+    const cli_vae *v = m;
+    return td_vae_core_beta(v->beta, v->warmup, epoch);
+}
 
 static void vae_iw_nll(void *m, td_tape *t, const td_tensor *x, int64_t k, td_rng *rng, double *out) {
-    td_vae_iw_nll(t, m, x, k, rng, out);
+    td_vae_core_iw_nll(t, ((cli_vae *)m)->core, x, k, rng, out);
 }
 
 /* Active units of the means of q(z|x) over x (Burda et al.'s Table 2). */
 static int vae_eval_extra(void *m, td_tape *t, const td_tensor *x, const char **names, double *values) {
-    const td_vae *v = m;
-    const int64_t n = x->shape.d[0], d = v->cfg.latent, chunk = 500;
+    const int64_t n = x->shape.d[0], d = vae_latent(m), chunk = 500;
     td_real *mu = td_alloc(sizeof(td_real) * (size_t)(n * d + 1));
     for (int64_t i = 0; i < n; i += chunk) {
         const int64_t rows = n - i < chunk ? n - i : chunk;
@@ -139,16 +184,20 @@ static int vae_eval_extra(void *m, td_tape *t, const td_tensor *x, const char **
 /* The bias of an MLP's last layer: the Bernoulli logits', for --output-bias data. */
 static td_var *last_bias(const td_mlp *net) { return net->layers[net->n_layers - 1].b; }
 
-static td_var *vae_output_bias(void *m) { return last_bias(&((td_vae *)m)->dec); }
+static td_var *vae_output_bias(void *m) { return last_bias(&((cli_vae *)m)->u.vae.dec); }
+
+/* What the two VAE rows share. */
+#define VAE_FAMILY                                                                                 \
+    .reg_name = "kl", .destroy = vae_destroy, .train_loss = vae_train_loss,                        \
+    .eval_batch = vae_eval_batch, .beta = vae_beta, .latent = vae_latent, .encode = vae_encode,    \
+    .reconstruct = vae_reconstruct, .decode = vae_decode, .sample = vae_sample,                    \
+    .iw_nll = vae_iw_nll, .eval_extra = vae_eval_extra
 
 static const cli_model vae_row = {
-    .kind = "vae", .summary = "variational autoencoder (Kingma & Welling)", .reg_name = "kl",
+    .kind = "vae", .summary = "variational autoencoder (Kingma & Welling)",
     .opts = TABLE(vae_opts), .check = vae_check,
     .tiny = "hidden = 5\nactivation = tanh\nlatent = 2\n",
-    .create = vae_create, .destroy = vae_destroy, .train_loss = vae_train_loss,
-    .eval_batch = vae_eval_batch, .beta = vae_beta, .latent = vae_latent, .encode = vae_encode,
-    .reconstruct = vae_reconstruct, .decode = vae_decode, .sample = vae_sample, .iw_nll = vae_iw_nll,
-    .eval_extra = vae_eval_extra, .output_bias = vae_output_bias,
+    .create = vae_create, VAE_FAMILY, .output_bias = vae_output_bias,
 };
 
 /* ---- hvae -------------------------------------------------------------------
@@ -256,6 +305,77 @@ static const cli_model hvae_row = {
     .eval_batch = hvae_eval_batch, .latent = hvae_latent, .encode = hvae_encode,
     .reconstruct = hvae_reconstruct, .decode = hvae_decode, .sample = hvae_sample, .iw_nll = hvae_iw_nll,
     .eval_extra = hvae_eval_extra, .output_bias = hvae_output_bias,
+};
+
+/* ---- convvae ----------------------------------------------------------------- */
+
+typedef struct convvae_options {
+    char channels[32];
+    bound_options bound;
+} convvae_options;
+_Static_assert(sizeof(convvae_options) <= CLI_MODEL_OPTIONS_SIZE, "convvae options do not fit");
+
+static const cli_opt convvae_opts[] = {
+    CLI_STR(convvae_options, "channels", channels, "32,64", OPT_TRAIN, 1, NULL,
+            "channels of the two convolutions (the decoder mirrors them)"),
+    BOUND_OPTS(convvae_options),
+};
+
+static int convvae_check(const cli_config *c, char *why, size_t len) {
+    const convvae_options *o = KIND_OPTIONS(convvae_options, c);
+    int64_t ch[2], h[2];
+    if (cli_parse_hidden(o->channels, ch, 2) != 2 || ch[0] > 4096 || ch[1] > 4096)
+        snprintf(why, len, "--channels: '%s' is not two sizes in 1..4096, e.g. 32,64", o->channels);
+    else if (cli_parse_hidden(c->hidden, h, 2) != 1)
+        snprintf(why, len, "--hidden: '%s': the convvae has one dense layer, give one size (e.g. 16)",
+                 c->hidden);
+    else if (strcmp(c->likelihood, "bernoulli"))
+        snprintf(why, len, "--likelihood %s: the convvae's likelihood is bernoulli", c->likelihood);
+    else
+        return bound_check(&o->bound, why, len);
+    return 1;
+}
+
+/* The images are square: their side is the root of the values per image. */
+static void *convvae_create(const cli_config *c, int64_t input, td_params *p) {
+    const convvae_options *o = KIND_OPTIONS(convvae_options, c);
+    td_convvae_config cc = td_convvae_defaults();
+    int64_t ch[2] = {0, 0};
+    int64_t side = (int64_t)llround(sqrt((double)input));
+    if (side * side != input) {
+        td_set_error("convvae: images of %lld values are not square", (long long)input);
+        return NULL;
+    }
+    cc.height = cc.width = side;
+    cli_parse_hidden(o->channels, ch, 2);
+    cc.ch1 = ch[0], cc.ch2 = ch[1];
+    cli_parse_hidden(c->hidden, &cc.hidden, 1);
+    cc.latent = c->latent;
+    cc.act = (td_activation)td_activation_parse(c->activation);
+    cc.samples = (int)o->bound.samples;
+    cc.iw_k = (int)o->bound.iw_k;
+    cc.beta = o->bound.beta;
+    cc.warmup = (int)o->bound.warmup;
+    if ((int)cc.act < 0) {
+        td_set_error("convvae: unknown activation '%s'", c->activation);
+        return NULL;
+    }
+    cli_vae *m = cli_vae_new(&o->bound);
+    if (td_convvae_init(&m->u.conv, p, &cc)) {
+        td_free(m);
+        return NULL;
+    }
+    *m->core = td_convvae_as_core(&m->u.conv);
+    return m;
+}
+
+static const cli_model convvae_row = {
+    .kind = "convvae", .summary = "convolutional VAE (the Keras example's networks)",
+    .defaults = "hidden = 16\nlatent = 2\n",
+    .opts = TABLE(convvae_opts), .check = convvae_check,
+    /* 4x4 images: 2x2 and 1x1 after the convolutions */
+    .tiny = "input = 16\nchannels = 2,3\nhidden = 3\nactivation = tanh\nlatent = 2\n",
+    .create = convvae_create, VAE_FAMILY,
 };
 
 /* ---- ae, dae, sae ---------------------------------------------------------------
@@ -458,7 +578,7 @@ static const cli_model sae_row = {
 
 /* ---- the rows ---------------------------------------------------------------- */
 
-const cli_model *const cli_models[] = {&vae_row, &hvae_row, &ae_row, &dae_row, &sae_row};
+const cli_model *const cli_models[] = {&vae_row, &hvae_row, &convvae_row, &ae_row, &dae_row, &sae_row};
 const int cli_n_models = (int)(sizeof cli_models / sizeof *cli_models);
 
 const cli_model *cli_model_find(const char *kind) {

@@ -16,6 +16,10 @@ typedef struct cli_model {
     const char *kind;
     const char *summary;
     const char *reg_name; /* the second loss term's name in metrics.csv: "kl" */
+    /* "key = value\n" lines (each ending in a newline) that replace shared
+     * defaults for this kind (NULL: none), e.g. "hidden = 16\n": what its
+     * --hidden means differs. */
+    const char *defaults;
     /* The kind's own options, stored in cli_config.model (listed in --help
      * under the kind and in its runs' config.txt). */
     cli_opts opts;
