@@ -203,8 +203,8 @@ static const cli_model vae_row = {
 /* ---- hvae -------------------------------------------------------------------
  * The two-stochastic-layer VAE: --hidden, --latent and --activation give the
  * first layer (x -> z1), --hidden2 and --latent2 the second (z1 -> z2). The
- * paper's model: --hidden 200,200 --latent 100 --activation tanh (and the
- * defaults of --hidden2 100,100 --latent2 50). Bernoulli pixels only. */
+ * defaults are the paper's model: --hidden 200,200 --latent 100 --activation
+ * tanh, --hidden2 100,100 --latent2 50. Bernoulli pixels only. */
 
 typedef struct hvae_options {
     char hidden2[128];
@@ -299,6 +299,8 @@ static td_var *hvae_output_bias(void *m) { return last_bias(&((td_hvae *)m)->px)
 
 static const cli_model hvae_row = {
     .kind = "hvae", .summary = "VAE with two stochastic layers (Burda et al. 2016)", .reg_name = "kl",
+    /* the paper's first layer: 784-200-200-100 tanh */
+    .defaults = "hidden = 200,200\nactivation = tanh\nlatent = 100\n",
     .opts = TABLE(hvae_opts), .check = hvae_check,
     .tiny = "hidden = 4\nactivation = tanh\nlatent = 3\nhidden2 = 3\nlatent2 = 2\niw-k = 3\n",
     .create = hvae_create, .destroy = vae_destroy, .train_loss = hvae_train_loss,
