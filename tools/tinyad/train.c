@@ -58,6 +58,7 @@ typedef struct train_run {
     int rank, size; /* td_dist: 0 and 1 without mpirun */
     int split;      /* ranks share each batch; 0: each computes all of it (couples_rows) */
     int stop;       /* a stop every rank agreed on (stop_agreed) */
+    int interrupted; /* the epochs ended early for it (train_epochs): no pictures, exit 130 */
     double reduce_secs; /* in the gradient all-reduce */
     int64_t reduces, same_checks; /* all-reduces; epochs whose weights were compared */
     td_real *micro_grads;  /* --same-bits-any-ranks: [micro-batches of a batch][params] */
@@ -690,20 +691,32 @@ static int end_of_epoch(train_run *tr, const epoch_state *e) {
     int rc = agree(tr->rank ? 0 : epoch_write(tr, e));
     if (rc) return rc;
     tr->have_ckpt = 1;
-    if (stop_agreed(tr) && tr->rank == 0)
-        fprintf(stderr, "interrupted: saved %s after epoch %lld; continue with `tinyad train %s --resume %s`\n",
-                tr->ckpt, (long long)e->epoch + 1, tr->c.kind, tr->run);
     return 0;
 }
 
 static int train_epochs(train_run *tr) {
-    for (int64_t epoch = tr->start_epoch; epoch < tr->c.epochs && !stop_agreed(tr); epoch++) {
+    int64_t epoch = tr->start_epoch;
+    for (; epoch < tr->c.epochs && !stop_agreed(tr); epoch++) {
         epoch_state e;
         epoch_begin(tr, epoch, &e);
         int rc = epoch_steps(tr, &e);
         if (rc) return rc;
-        if (tr->stop && tr->b.pos < tr->b.d->n) return save_mid_epoch(tr, &e);
+        if (tr->stop && tr->b.pos < tr->b.d->n) {
+            tr->interrupted = 1;
+            return save_mid_epoch(tr, &e);
+        }
         if ((rc = end_of_epoch(tr, &e))) return rc;
+    }
+    /* A stop that came at an epoch's end, or after the last one: decided
+     * here once (stop_agreed latches), so the message and train_finish agree
+     * even when the signal lands between two checks. */
+    if (stop_agreed(tr)) {
+        tr->interrupted = 1;
+        if (tr->rank == 0 && tr->have_ckpt)
+            fprintf(stderr, "interrupted: saved %s after epoch %lld; continue with `tinyad train %s --resume %s`\n",
+                    tr->ckpt, (long long)epoch, tr->c.kind, tr->run);
+        else if (tr->rank == 0)
+            fprintf(stderr, "interrupted before the first epoch ended: nothing was saved\n");
     }
     return 0;
 }
@@ -712,7 +725,7 @@ static int train_epochs(train_run *tr) {
 static int train_finish(train_run *tr, int status) {
     /* A Ctrl-C during the pictures (every epoch is saved by then) lets them
      * finish: the run is complete, and says so with status 0. */
-    const int interrupted = stop_agreed(tr);
+    const int interrupted = tr->interrupted;
     if (tr->rank) return !status && interrupted ? CLI_INTERRUPTED : status; /* rank 0 writes */
     if (tr->size > 1 && tr->reduces)
         fprintf(stderr, "%d ranks: the gradient all-reduce took %.3f ms per step\n", tr->size,
