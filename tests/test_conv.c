@@ -162,8 +162,16 @@ static void test_against_reference(void) {
     ran += run_case(&big, 1, 1);
     ccase vae = {3, 64, 7, 7, 64, 3, 3, 2, 2, 1, 1, 1, 1};
     ran += run_case(&vae, 1, 1);
+    /* tall and wide planes, strided and not: sizes at which a blocked
+     * im2col/col2im (bands of rows sharing halo rows) would change path */
+    ccase tall = {2, 2, 500, 9, 2, 3, 3, 1, 1, 1, 1, 0, 0};
+    ccase tall_strided = {1, 2, 333, 12, 3, 3, 3, 2, 2, 1, 1, 1, 1};
+    ccase wide = {1, 2, 3, 3000, 2, 3, 3, 1, 2, 1, 1, 0, 1};
+    const ccase *edges[] = {&tall, &tall_strided, &wide};
+    for (size_t e = 0; e < 3; e++)
+        for (int transpose = 0; transpose < 2; transpose++) ran += run_case(edges[e], transpose, 1);
     printf("reference: %d geometries\n", ran);
-    CHECK(ran == 111, "%d geometries ran, expected all 111", ran);
+    CHECK(ran == 117, "%d geometries ran, expected all 117", ran);
 }
 
 /* ---- a small conv net step: threads, allocations ---------------------------------- */
