@@ -212,6 +212,18 @@ static void train_and_resume(const char *kind, const char *common, const char *d
     CHECK(run(NULL, a) == 0, "%s resume mid-epoch: %s", kind, slurp(err_path));
     snprintf(p2, sizeof p2, "%s/checkpoint.tdc", rc_);
     CHECK(same_file(p1, p2), "%s: mid-epoch resume differs from the uninterrupted run", kind);
+
+    /* --epochs 0 saves the initialized model; resumed, it is the fresh run */
+    snprintf(rc_, sizeof rc_, "%s_d", dir);
+    snprintf(a, sizeof a, "train %s --data '%s' %s --out '%s' --epochs 0", kind, data, common, rc_);
+    CHECK(run(NULL, a) == 0, "%s 0-epoch run: %s", kind, slurp(err_path));
+    snprintf(p2, sizeof p2, "%s/metrics.csv", rc_);
+    CHECK(!strcmp(slurp(p2), "epoch,train_loss,train_recon,train_kl,val_loss,val_recon,val_kl,lr,beta,seconds\n"),
+          "%s: the 0-epoch run's metrics.csv: %.200s", kind, slurp(p2));
+    snprintf(a, sizeof a, "train %s --resume '%s' --epochs 3", kind, rc_);
+    CHECK(run(NULL, a) == 0, "%s resume from epoch 0: %s", kind, slurp(err_path));
+    snprintf(p2, sizeof p2, "%s/checkpoint.tdc", rc_);
+    CHECK(same_file(p1, p2), "%s: resumed from its initial checkpoint, differs from the uninterrupted run", kind);
 }
 
 static void test_runs(void) {

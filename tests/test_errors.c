@@ -55,7 +55,6 @@ static void usage_errors(void) {
     USAGE("unexpected argument 'extra'", "train vae extra");
     USAGE("--json takes no value", "eval somewhere --json=1");
     /* negative and zero sizes */
-    USAGE("--epochs: 0 is too small", "train vae --epochs 0");
     USAGE("--epochs: -1 is too small", "train vae --epochs -1");
     USAGE("--batch: -5 is too small", "train vae --batch -5");
     USAGE("--batch: 0 is too small", "train vae --batch 0");

@@ -13,7 +13,8 @@ enum { ALL = OPT_TRAIN | OPT_EVAL | OPT_SAMPLE };
 static const cli_opt opts[] = {
     STR("data", data, "", OPT_TRAIN | OPT_EVAL, 1, NULL,
         "dataset directory (MNIST-format IDX files; default: $TINYAD_DATA, then standard places)"),
-    {"epochs", T_INT, offsetof(cli_config, epochs), 0, "10", 1, 0, OPT_TRAIN, 1, NULL, "training epochs",
+    {"epochs", T_INT, offsetof(cli_config, epochs), 0, "10", 0, 0, OPT_TRAIN, 1, NULL,
+     "training epochs (0: save the initialized model and stop)",
      1000000},
     NUM(batch, T_INT, "128", 1, 0, OPT_TRAIN, "mini-batch size (the loss is summed over it)"),
     NUM(lr, T_REAL, "1e-3", 0, 1, OPT_TRAIN, "learning rate"),

@@ -694,8 +694,20 @@ static int end_of_epoch(train_run *tr, const epoch_state *e) {
     return 0;
 }
 
+/* --epochs 0 on a fresh run: the initialized model is the checkpoint (to
+ * start another program from tinyad's init, or to look at it), and
+ * `--resume` trains on from it exactly as a fresh run of the same seed. */
+static int save_initial(train_run *tr) {
+    int rc = agree(tr->rank ? 0
+                   : run_save_checkpoint(tr->ckpt, tr->config_text, &tr->rm, &tr->model_rng, 0, &tr->ex)
+                   ? cli_fail(td_error()) : 0);
+    if (!rc) tr->have_ckpt = 1;
+    return rc;
+}
+
 static int train_epochs(train_run *tr) {
     int64_t epoch = tr->start_epoch;
+    if (tr->c.epochs == 0 && !tr->have_ckpt) return save_initial(tr);
     for (; epoch < tr->c.epochs && !stop_agreed(tr); epoch++) {
         epoch_state e;
         epoch_begin(tr, epoch, &e);
