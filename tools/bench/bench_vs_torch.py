@@ -23,7 +23,11 @@ per epoch.
 
 --quality trains each once per --seeds for --epochs epochs over the whole
 training set and reports the test -ELBO per image (one z per image, beta 1:
-`tinyad eval`, and the same sum for PyTorch), not times.
+`tinyad eval`, and the same sum for PyTorch), not times. With --same-init
+PyTorch starts from tinyad's initial weights for the seed (`tinyad train
+--epochs 0` writes them; read here from the checkpoint as docs/formats.md
+describes), so the two runs differ only in data order, noise and rounding,
+not in the draw of the initial weights.
 
 For each thread count, the script alternates `tinyad train vae` and the
 PyTorch reference below (each a fresh process), RUNS times each, and reports
@@ -54,6 +58,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 
 def load_images(path):
@@ -74,6 +79,56 @@ def find_images(data_dir, split="train"):
         if os.path.exists(p):
             return p
     raise SystemExit(f"no {split}-images-idx3-ubyte(.gz) in {data_dir}; pass --data DIR with MNIST")
+
+
+def read_archive(path):
+    """A tinyad tensor archive (checkpoint), docs/formats.md: {name: (kind, dims, payload)}."""
+    with open(path, "rb") as f:
+        b = f.read()
+    if b[:8] != b"TDARCHIV":
+        raise SystemExit(f"{path}: not a tinyad archive")
+    _, count, ulen, _, crc, _ = struct.unpack("<IIQQII", b[8:40])
+    body = zlib.decompress(b[40:])
+    if len(body) != ulen or zlib.crc32(body) != crc:
+        raise SystemExit(f"{path}: corrupt archive body")
+    out, o = {}, 0
+    for _ in range(count):
+        (n,) = struct.unpack_from("<H", body, o)
+        name = body[o + 2:o + 2 + n].decode()
+        o += 2 + n
+        kind, ndim = body[o], body[o + 1]
+        dims = struct.unpack_from(f"<{ndim}q", body, o + 2)
+        o += 2 + 8 * ndim
+        (p,) = struct.unpack_from("<Q", body, o)
+        out[name] = (kind, dims, body[o + 8:o + 8 + p])
+        o += 8 + p
+    return out
+
+
+# tinyad's parameter names (param.<name>) for the reference models' layers
+TINYAD_NAMES = {
+    "vae": {"fc1": "enc.0", "fc21": "enc.mu", "fc22": "enc.logvar", "fc3": "dec.0", "fc4": "dec.1"},
+    "convvae": {"c1": "enc.conv1", "c2": "enc.conv2", "fc": "enc.fc", "fc_mu": "enc.mu",
+                "fc_lv": "enc.logvar", "dec_fc": "dec.fc", "d1": "dec.deconv1", "d2": "dec.deconv2",
+                "d3": "dec.deconv3"},
+}
+
+
+def load_tinyad_params(model, kind, path):
+    """Copies tinyad's weights and biases (a checkpoint) into the PyTorch model."""
+    import torch
+    entries = read_archive(path)
+    for layer, name in TINYAD_NAMES[kind].items():
+        for attr, suffix in (("weight", "w"), ("bias", "b")):
+            p = getattr(getattr(model, layer), attr)
+            ekind, dims, payload = entries[f"param.{name}.{suffix}"]
+            dtype = {1: torch.float32, 2: torch.float64}[ekind]
+            t = torch.frombuffer(bytearray(payload), dtype=dtype).reshape(dims)
+            if t.shape != p.shape:
+                raise SystemExit(f"{path}: param.{name}.{suffix} is {tuple(t.shape)}, "
+                                 f"the PyTorch layer {layer}.{attr} {tuple(p.shape)}")
+            with torch.no_grad():
+                p.copy_(t)
 
 
 def torch_worker(args):
@@ -131,6 +186,8 @@ def torch_worker(args):
         return F.binary_cross_entropy(out, data, reduction="sum") + kl
 
     model = ConvVAE(args.latent) if args.model == "convvae" else VAE()
+    if args.init_from:
+        load_tinyad_params(model, args.model, args.init_from)
     opt = optim.Adam(model.parameters(), lr=1e-3)
     times, cpus, losses = [], [], []
     for _ in range(args.epochs):
@@ -179,7 +236,8 @@ def run_measured(cmd, env, log_path):
 def tinyad_run(args, threads, out_dir, epochs=None):
     """Epoch seconds (all but the first), peak MiB, process CPU seconds."""
     hidden = "16" if args.model == "convvae" else "400"
-    cmd = [args.tinyad, "train", args.model, "--data", args.data, "--epochs", str(epochs or args.epochs),
+    cmd = [args.tinyad, "train", args.model, "--data", args.data,
+           "--epochs", str(args.epochs if epochs is None else epochs),
            "--batch", str(args.batch), "--lr", "1e-3", "--hidden", hidden, "--latent", str(args.latent),
            "--activation", "relu", "--binarize", "none", "--seed", str(args.seed),
            "--threads", str(threads), "--out", out_dir]
@@ -205,7 +263,7 @@ def tinyad_test_elbo(args, out_dir):
     return json.loads(res.stdout)["test_loss"]
 
 
-def torch_run(args, threads, tmp):
+def torch_run(args, threads, tmp, init_from=None):
     out_path = os.path.join(tmp, "torch.json")
     env = dict(os.environ)
     env["OPENBLAS_NUM_THREADS"] = str(threads)
@@ -214,7 +272,8 @@ def torch_run(args, threads, tmp):
     cmd = [args.python, os.path.abspath(__file__), "--torch-worker", "--data", args.data,
            "--epochs", str(args.epochs), "--batch", str(args.batch), "--seed", str(args.seed),
            "--torch-threads", str(tt), "--json-out", out_path, "--model", args.model,
-           "--latent", str(args.latent), "--limit", str(args.limit)] + (["--quality"] if args.quality else [])
+           "--latent", str(args.latent), "--limit", str(args.limit)] + (["--quality"] if args.quality else []) \
+        + (["--init-from", init_from] if init_from else [])
     rss, _ = run_measured(cmd, env, os.path.join(tmp, "torch.log"))
     with open(out_path) as f:
         res = json.load(f)
@@ -229,15 +288,20 @@ def quality(args):
         for seed in [int(x) for x in args.seeds.split(",")]:
             args.seed = seed
             out_dir = os.path.join(tmp, f"q-{seed}")
+            init = None
+            if args.same_init:  # the seed's initial weights, for PyTorch to start from
+                tinyad_run(args, t, out_dir + "-init", epochs=0)
+                init = os.path.join(out_dir + "-init", "checkpoint.tdc")
             secs, rss_a, _ = tinyad_run(args, t, out_dir)
             a = tinyad_test_elbo(args, out_dir)
-            tsecs, rss_b, _, b, _ = torch_run(args, t, tmp)
+            tsecs, rss_b, _, b, _ = torch_run(args, t, tmp, init)
             rows.append((seed, a, b))
             print(f"seed {seed}: test -ELBO tinyad {a:.2f}, PyTorch {b:.2f}, difference {a - b:+.2f}; "
                   f"epoch (median after the first) {statistics.median(secs):.1f} s vs "
                   f"{statistics.median(tsecs):.1f} s; peak memory {rss_a:.1f} vs {rss_b:.1f} MiB "
                   f"(ratio {rss_a / rss_b:.3f})", flush=True)
-    print(f"\n{args.model}, latent {args.latent}, {args.epochs} epochs, {t} threads")
+    print(f"\n{args.model}, latent {args.latent}, {args.epochs} epochs, {t} threads"
+          + (", PyTorch from tinyad's initial weights" if args.same_init else ""))
     print(f"median test -ELBO per image: tinyad {statistics.median(r[1] for r in rows):.2f}, "
           f"PyTorch {statistics.median(r[2] for r in rows):.2f}")
 
@@ -280,6 +344,9 @@ def main():
     ap.add_argument("--quality", action="store_true",
                     help="test -ELBO after --epochs whole epochs instead of times")
     ap.add_argument("--seeds", default="1", help="--quality: comma-separated seeds")
+    ap.add_argument("--same-init", action="store_true",
+                    help="--quality: PyTorch starts from tinyad's initial weights for the seed")
+    ap.add_argument("--init-from", help=argparse.SUPPRESS)
     ap.add_argument("--cpu", action="store_true",
                     help="also CPU seconds per epoch, which a loaded machine changes less than the "
                          "wall clock (costs a 1-epoch tinyad run per run)")
