@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
-"""Fails when a C example quoted in README.md differs from its file.
+"""Fails when a C example quoted in README.md differs from its file, or
+when a document holds what a merge left behind.
 
 README.md marks each quoted example with a line
     <!-- example: examples/NAME.c -->
 followed by a ```c fenced block holding the file's exact text. The example
 file itself is compiled and run by its own test, so the README's code is
-proven to build and work."""
+proven to build and work.
+
+The documents (README.md, BENCHMARKS.md, docs/*.md) must not hold merge
+conflict markers or @@NAME@@ placeholders (a merge once left three README
+sections as placeholders, and no test saw it)."""
 import pathlib
 import re
 import sys
@@ -22,5 +27,12 @@ for path, code in blocks:
     if code != text:
         failed += 1
         print(f"README.md's copy of {path} differs from the file: update one or the other")
-print(f"readme_sync: {len(blocks) - failed} passed, {failed} failed")
+docs = [root / "README.md", root / "BENCHMARKS.md"] + sorted((root / "docs").glob("*.md"))
+leftover = re.compile(r"^(<{7}|={7}|>{7})( |$)|@@[A-Z_]+@@", re.M)
+for doc in docs:
+    for m in leftover.finditer(doc.read_text()):
+        failed += 1
+        line = doc.read_text().count("\n", 0, m.start()) + 1
+        print(f"{doc.relative_to(root)}:{line}: merge leftover {m.group(0)!r}: resolve it")
+print(f"readme_sync: {len(blocks) + len(docs) - failed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
