@@ -12,6 +12,7 @@
 #include "op_rows.h"
 
 #define NEEDS(v) ((v) && (v)->requires_grad)
+#define KEEP_MAX ((int64_t)1 << 23) /* elements of a conv2d's im2col kept for its backward */
 
 void td_op_shape_fail(int op, const td_var *a, const td_var *b, const char *why) {
     char sa[64], sb[64];
@@ -80,12 +81,20 @@ td_var *td_conv2d_spec(td_tape *t, td_var *x, td_var *w, td_var *b, td_conv_spec
                                  (xs.d[3] + 2 * s.pad_w - ws.d[3]) / s.stride_w + 1);
     td_var *out = td_tape_new_var(t, ys, td_ops[op].name, x, w, b);
     const td_conv_geom g = geom(xs, ys, ws, s);
+    /* The weight gradient needs im2col(x) again: kept from here (in the
+     * arena until the tape's reset) when it is at most KEEP_MAX elements
+     * (7 MB for the VAE's second conv at batch 128), else computed again. */
+    td_tensor keep = {0};
+    if (out->requires_grad && NEEDS(w) && td_conv_keep_size(&g) <= KEEP_MAX)
+        keep = td_tensor_arena(td_tape_arena(t), TD_SHAPE(td_conv_keep_size(&g)));
     size_t mark;
     td_real *sc = scratch(t, &g, &mark);
     td_conv_forward(&g, x->value.data, w->value.data, b ? b->value.data : NULL, out->value.data,
-                    sc);
+                    sc, keep.data);
     td_arena_rewind(td_tape_arena(t), mark);
-    spec_store(td_tape_record(t, op, out, b ? 3 : 2, x, w, b), s);
+    td_node *n = td_tape_record(t, op, out, b ? 3 : 2, x, w, b);
+    spec_store(n, s);
+    if (n) n->saved = keep;
     return out;
 }
 td_var *td_conv2d(td_tape *t, td_var *x, td_var *w, td_var *b, int64_t stride, int64_t pad) {
@@ -99,7 +108,7 @@ void td_op_conv2d_backward(td_tape *t, td_node *n) {
     size_t mark;
     td_real *sc = scratch(t, &g, &mark);
     td_conv2d_backward(&g, x->value.data, dy, w->value.data, NEEDS(x) ? x->grad.data : NULL,
-                       NEEDS(w) ? w->grad.data : NULL, sc);
+                       NEEDS(w) ? w->grad.data : NULL, sc, n->saved.data);
     if (NEEDS(b)) td_conv_bias_grad(g.n, g.o, g.oh * g.ow, dy, b->grad.data);
     td_arena_rewind(td_tape_arena(t), mark);
 }

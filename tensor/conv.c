@@ -152,12 +152,15 @@ static void scatter(const td_conv_geom *g, const td_real *G, int64_t cn, const t
     });
 }
 
+int64_t td_conv_keep_size(const td_conv_geom *g) { return ckk(g) * g->n * opix(g); }
+
 void td_conv_forward(const td_conv_geom *g, const td_real *img, const td_real *w,
-                     const td_real *bias, td_real *cols, td_real *scratch) {
+                     const td_real *bias, td_real *cols, td_real *scratch, td_real *keep) {
     const int64_t K = ckk(g), chunk = td_conv_chunk(g), op = opix(g);
-    td_real *col = scratch, *G = scratch + chunk * K * op;
+    td_real *G = scratch + chunk * K * op;
     for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {
         const int64_t cn = min64(chunk, g->n - n0), P = cn * op;
+        td_real *col = keep ? keep + n0 * K * op : scratch; /* chunk by chunk, as the backward reads it */
         im2col(g, img + n0 * g->c * g->h * g->w, cn, col);
         td_gemm(0, 0, g->o, P, K, 1, w, K, col, P, 0, G, P);
         scatter(g, G, cn, bias, 0, cols + n0 * g->o * op);
@@ -166,22 +169,24 @@ void td_conv_forward(const td_conv_geom *g, const td_real *img, const td_real *w
 
 void td_conv_backward_data(const td_conv_geom *g, const td_real *cols, const td_real *w,
                            td_real *img, td_real *scratch) {
-    td_conv2d_backward(g, NULL, cols, w, img, NULL, scratch);
+    td_conv2d_backward(g, NULL, cols, w, img, NULL, scratch, NULL);
 }
 
 /* Chunk after chunk in order, so the weight gradient's sum over the batch
  * has a fixed order. Per chunk the column side is gathered once for both
  * gradients. */
 void td_conv2d_backward(const td_conv_geom *g, const td_real *img, const td_real *dcols,
-                        const td_real *w, td_real *dimg, td_real *dw, td_real *scratch) {
+                        const td_real *w, td_real *dimg, td_real *dw, td_real *scratch,
+                        const td_real *kept) {
     const int64_t K = ckk(g), chunk = td_conv_chunk(g), op = opix(g);
     td_real *col = scratch, *G = scratch + chunk * K * op, *t = G + chunk * g->o * op;
     for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {
         const int64_t cn = min64(chunk, g->n - n0), P = cn * op;
         gather(g, dcols + n0 * g->o * op, cn, G);
         if (dw) {
-            im2col(g, img + n0 * g->c * g->h * g->w, cn, col);
-            td_conv_dw_gemm(g, G, col, P, n0 == 0, dw, t);
+            const td_real *c = kept ? kept + n0 * K * op : col;
+            if (!kept) im2col(g, img + n0 * g->c * g->h * g->w, cn, col);
+            td_conv_dw_gemm(g, G, c, P, n0 == 0, dw, t);
         }
         if (dimg) {
             td_gemm(1, 0, K, P, g->o, 1, w, K, G, P, 0, col, P); /* W^T G */

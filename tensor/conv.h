@@ -38,16 +38,22 @@ typedef struct td_conv_geom {
 int64_t td_conv_chunk(const td_conv_geom *g);
 int64_t td_conv_scratch_size(const td_conv_geom *g);
 
-/* cols [n, o, oh, ow] = W img (+ bias[o] when bias is not NULL). */
+/* cols [n, o, oh, ow] = W img (+ bias[o] when bias is not NULL). keep:
+ * NULL, or room for td_conv_keep_size(g) elements, where the im2col of the
+ * whole batch is then left for td_conv2d_backward (which otherwise
+ * computes it again for the weight gradient). */
 void td_conv_forward(const td_conv_geom *g, const td_real *img, const td_real *w,
-                     const td_real *bias, td_real *cols, td_real *scratch);
+                     const td_real *bias, td_real *cols, td_real *scratch, td_real *keep);
+int64_t td_conv_keep_size(const td_conv_geom *g);
 /* img [n, c, h, w] += the transpose of td_conv_forward applied to cols. */
 void td_conv_backward_data(const td_conv_geom *g, const td_real *cols, const td_real *w,
                            td_real *img, td_real *scratch);
 /* conv2d's gradients from dcols (the output's): dimg += W^T dcols (the
- * input's) and dw [o, c*kh*kw] += dcols im2col(img)^T; either may be NULL. */
+ * input's) and dw [o, c*kh*kw] += dcols im2col(img)^T; either may be NULL.
+ * kept: the forward's keep, or NULL to compute im2col(img) again. */
 void td_conv2d_backward(const td_conv_geom *g, const td_real *img, const td_real *dcols,
-                        const td_real *w, td_real *dimg, td_real *dw, td_real *scratch);
+                        const td_real *w, td_real *dimg, td_real *dw, td_real *scratch,
+                        const td_real *kept);
 /* conv_transpose2d's gradients from dimg (the output's): dcols += W dimg
  * (the input's) and dw += cols im2col(dimg)^T; either may be NULL. */
 void td_conv_transpose2d_backward(const td_conv_geom *g, const td_real *dimg, const td_real *cols,

@@ -5,7 +5,9 @@
  *
  * Runs the kernels of tensor/conv.h as the ops call them (conv2d: forward,
  * then the input and weight gradients in one pass, and the bias gradient;
- * conv_transpose2d: forward = conv2d's input gradient, plus a bias;
+ * conv2d's forward keeps its im2col for the weight gradient, as the op
+ * does at these sizes; conv_transpose2d: forward = conv2d's input
+ * gradient, plus a bias;
  * backward = conv2d's forward into dx and the weight gradient in one pass,
  * and the bias gradient). The first conv's input is data:
  * no input gradient, as in the model. The GEMM share comes from the same
@@ -45,7 +47,7 @@ static const layer layers[] = {
 
 typedef struct bufs {
     td_conv_geom g;
-    td_real *x, *y, *w, *b, *dx, *dy, *dw, *db, *scratch;
+    td_real *x, *y, *w, *b, *dx, *dy, *dw, *db, *scratch, *keep;
 } bufs;
 
 static double cpu(void) {
@@ -80,12 +82,13 @@ static void setup(const layer *l, int64_t batch, bufs *B, td_rng *r) {
     B->w = filled(g->o * g->c * 9, r), B->dw = filled(g->o * g->c * 9, r);
     B->b = filled(nb, r), B->db = filled(nb, r);
     B->scratch = filled(td_conv_scratch_size(g), r);
+    B->keep = l->transpose ? NULL : filled(td_conv_keep_size(g), r);
 }
 
 static void forward(const layer *l, bufs *B) {
     const td_conv_geom *g = &B->g;
     if (!l->transpose) {
-        td_conv_forward(g, B->x, B->w, B->b, B->y, B->scratch);
+        td_conv_forward(g, B->x, B->w, B->b, B->y, B->scratch, B->keep);
     } else {
         memset(B->y, 0, sizeof(td_real) * (size_t)(g->n * g->c * g->h * g->w));
         td_conv_backward_data(g, B->x, B->w, B->y, B->scratch);
@@ -97,7 +100,7 @@ static void backward(const layer *l, bufs *B) {
     const td_conv_geom *g = &B->g;
     td_real *dx = l->input_grad ? B->dx : NULL;
     if (!l->transpose) {
-        td_conv2d_backward(g, B->x, B->dy, B->w, dx, B->dw, B->scratch);
+        td_conv2d_backward(g, B->x, B->dy, B->w, dx, B->dw, B->scratch, B->keep);
         td_conv_bias_grad(g->n, g->o, g->oh * g->ow, B->dy, B->db);
     } else {
         td_conv_transpose2d_backward(g, B->dy, B->x, B->w, dx, B->dw, B->scratch);
