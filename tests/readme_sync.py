@@ -30,9 +30,10 @@ for path, code in blocks:
 docs = [root / "README.md", root / "BENCHMARKS.md"] + sorted((root / "docs").glob("*.md"))
 leftover = re.compile(r"^(<{7}|>{7})( |$)|@@[A-Z_]+@@", re.M)  # not =======: a heading underline
 for doc in docs:
-    for m in leftover.finditer(doc.read_text()):
+    text = doc.read_text()
+    for m in leftover.finditer(text):
         failed += 1
-        line = doc.read_text().count("\n", 0, m.start()) + 1
+        line = text.count("\n", 0, m.start()) + 1
         print(f"{doc.relative_to(root)}:{line}: merge leftover {m.group(0)!r}: resolve it")
 print(f"readme_sync: {len(blocks) + len(docs) - failed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
