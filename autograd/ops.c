@@ -262,31 +262,16 @@ static td_var *unary(td_tape *t, int op, td_unop kind, td_var *a) {
     return out;
 }
 
-/* dx[i] += DERIV (or = when dx is fresh), where DERIV may use x[i], y[i]
- * (the output) and gi = g[i]. The four are distinct buffers (values and grads never share
- * storage), and g[i] is loaded whatever DERIV selects: without restrict and
- * that load GCC left the loop scalar (ReLU's backward was 4 % of a VAE
- * step). */
-#define UNARY_BACKWARD(fname, DERIV)                                        \
-    static void fname(td_tape *t, td_node *n) {                             \
-        (void)t;                                                            \
-        const td_real *restrict x = n->in[0]->value.data;                   \
-        const td_real *restrict y = n->out->value.data;                     \
-        const td_real *restrict g = n->out->grad.data;                      \
-        td_real *restrict dx = n->in[0]->grad.data;                         \
-        int64_t size = n->out->value.size;                                  \
-        (void)x; (void)y;                                                   \
-        if (grad_take_fresh(n->in[0])) {                                    \
-            for (int64_t i = 0; i < size; i++) {                            \
-                const td_real gi = g[i];                                    \
-                dx[i] = (DERIV);                                            \
-            }                                                               \
-        } else {                                                            \
-            for (int64_t i = 0; i < size; i++) {                            \
-                const td_real gi = g[i];                                    \
-                dx[i] += (DERIV);                                           \
-            }                                                               \
-        }                                                                   \
+/* The backward of every unary op is td_k_unary_backward (tensor/kernels.c,
+ * next to the forward td_k_unary): dx = f'(x) * g, or += when dx already
+ * holds a gradient. The derivative each op uses is named beside it below. */
+#define UNARY_BACKWARD(fname, KIND)                                                    \
+    static void fname(td_tape *t, td_node *n) {                                        \
+        (void)t;                                                                       \
+        const int accumulate = !grad_take_fresh(n->in[0]);                             \
+        td_k_unary_backward(KIND, n->in[0]->grad.data, n->in[0]->value.data,           \
+                            n->out->value.data, n->out->grad.data, n->out->value.size, \
+                            accumulate);                                               \
     }
 
 #define UNARY_EXAMPLE(fname, fn, domain)                                               \
@@ -296,43 +281,43 @@ static td_var *unary(td_tape *t, int op, td_unop kind, td_var *a) {
     }
 
 td_var *td_exp(td_tape *t, td_var *a) { return unary(t, TD_OP_EXP, TD_UN_EXP, a); }
-UNARY_BACKWARD(exp_backward, gi * y[i])
+UNARY_BACKWARD(exp_backward, TD_UN_EXP) /* y */
 UNARY_EXAMPLE(exp_example, td_exp, TD_GC_ANY)
 
 td_var *td_log(td_tape *t, td_var *a) { return unary(t, TD_OP_LOG, TD_UN_LOG, a); }
-UNARY_BACKWARD(log_backward, gi / x[i])
+UNARY_BACKWARD(log_backward, TD_UN_LOG) /* 1 / x */
 UNARY_EXAMPLE(log_example, td_log, TD_GC_POSITIVE)
 
 td_var *td_softplus(td_tape *t, td_var *a) { return unary(t, TD_OP_SOFTPLUS, TD_UN_SOFTPLUS, a); }
-UNARY_BACKWARD(softplus_backward, gi * (td_real)td_sigmoid_r(x[i]))
+UNARY_BACKWARD(softplus_backward, TD_UN_SOFTPLUS) /* sigmoid(x) */
 UNARY_EXAMPLE(softplus_example, td_softplus, TD_GC_ANY)
 
 td_var *td_sigmoid(td_tape *t, td_var *a) { return unary(t, TD_OP_SIGMOID, TD_UN_SIGMOID, a); }
-UNARY_BACKWARD(sigmoid_backward, gi * y[i] * (1 - y[i]))
+UNARY_BACKWARD(sigmoid_backward, TD_UN_SIGMOID) /* y (1 - y) */
 UNARY_EXAMPLE(sigmoid_example, td_sigmoid, TD_GC_ANY)
 
 td_var *td_log_sigmoid(td_tape *t, td_var *a) { return unary(t, TD_OP_LOG_SIGMOID, TD_UN_LOGSIGMOID, a); }
-UNARY_BACKWARD(log_sigmoid_backward, gi * (td_real)td_sigmoid_r(-x[i]))
+UNARY_BACKWARD(log_sigmoid_backward, TD_UN_LOGSIGMOID) /* sigmoid(-x) */
 UNARY_EXAMPLE(log_sigmoid_example, td_log_sigmoid, TD_GC_ANY)
 
 td_var *td_tanh(td_tape *t, td_var *a) { return unary(t, TD_OP_TANH, TD_UN_TANH, a); }
-UNARY_BACKWARD(tanh_backward, gi * (1 - y[i] * y[i]))
+UNARY_BACKWARD(tanh_backward, TD_UN_TANH) /* 1 - y^2 */
 UNARY_EXAMPLE(tanh_example, td_tanh, TD_GC_ANY)
 
 td_var *td_relu(td_tape *t, td_var *a) { return unary(t, TD_OP_RELU, TD_UN_RELU, a); }
-UNARY_BACKWARD(relu_backward, x[i] > 0 ? gi : 0)
+UNARY_BACKWARD(relu_backward, TD_UN_RELU) /* 1 where x > 0, else 0 */
 UNARY_EXAMPLE(relu_example, td_relu, TD_GC_AWAY)
 
 td_var *td_square(td_tape *t, td_var *a) { return unary(t, TD_OP_SQUARE, TD_UN_SQUARE, a); }
-UNARY_BACKWARD(square_backward, gi * 2 * x[i])
+UNARY_BACKWARD(square_backward, TD_UN_SQUARE) /* 2 x */
 UNARY_EXAMPLE(square_example, td_square, TD_GC_ANY)
 
 td_var *td_sqrt(td_tape *t, td_var *a) { return unary(t, TD_OP_SQRT, TD_UN_SQRT, a); }
-UNARY_BACKWARD(sqrt_backward, gi * (td_real)0.5 / y[i])
+UNARY_BACKWARD(sqrt_backward, TD_UN_SQRT) /* 0.5 / y */
 UNARY_EXAMPLE(sqrt_example, td_sqrt, TD_GC_POSITIVE)
 
 td_var *td_abs(td_tape *t, td_var *a) { return unary(t, TD_OP_ABS, TD_UN_ABS, a); }
-UNARY_BACKWARD(abs_backward, x[i] > 0 ? gi : x[i] < 0 ? -gi : 0)
+UNARY_BACKWARD(abs_backward, TD_UN_ABS) /* sign(x), 0 at 0 */
 UNARY_EXAMPLE(abs_example, td_abs, TD_GC_AWAY)
 
 td_var *td_clamp(td_tape *t, td_var *a, td_real lo, td_real hi) {

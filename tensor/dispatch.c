@@ -116,6 +116,10 @@ void td_k_binary(td_binop op, td_tensor *out, const td_tensor *a, const td_tenso
 void td_k_unary(td_unop op, td_tensor *out, const td_tensor *a) {
     td_kernels->td_k_unary(op, out, a);
 }
+void td_k_unary_backward(td_unop op, td_real *dx, const td_real *x, const td_real *y,
+                         const td_real *g, int64_t n, int accumulate) {
+    td_kernels->td_k_unary_backward(op, dx, x, y, g, n, accumulate);
+}
 void td_k_affine(td_tensor *out, const td_tensor *a, td_real mul, td_real add) {
     td_kernels->td_k_affine(out, a, mul, add);
 }

@@ -33,6 +33,11 @@ typedef enum td_unop {
 void td_k_binary(td_binop op, td_tensor *out, const td_tensor *a, const td_tensor *b);
 /* out = f(a), same size; out may alias a. */
 void td_k_unary(td_unop op, td_tensor *out, const td_tensor *a);
+/* Its backward over n elements: dx = f'(x) * g, or dx += f'(x) * g when
+ * accumulate is set; x is f's input, y = f(x) its output, g the output's
+ * gradient. dx must not alias x, y or g. */
+void td_k_unary_backward(td_unop op, td_real *dx, const td_real *x, const td_real *y,
+                         const td_real *g, int64_t n, int accumulate);
 /* out = a * mul + add; out may alias a. */
 void td_k_affine(td_tensor *out, const td_tensor *a, td_real mul, td_real add);
 /* y += alpha * x (same size). */

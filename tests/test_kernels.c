@@ -248,6 +248,53 @@ static void test_unary(void) {
     td_tensor_release(&p), td_tensor_release(&q);
 }
 
+/* td_k_unary_backward against each derivative in double, both as dx = and
+ * as dx +=. Sigmoid's and tanh's are taken from the forward kernel's y =
+ * f(x) as the kernel takes them (1 - y^2 near y = 1 has no more digits than
+ * y, so the true derivative is not the reference there). */
+static void test_unary_backward(void) {
+    const int n = 2001;
+    td_tensor x = td_tensor_zeros(TD_SHAPE(n)), y = td_tensor_zeros(TD_SHAPE(n));
+    td_tensor g = rand_tensor(TD_SHAPE(n)), dx = td_tensor_zeros(TD_SHAPE(n));
+    for (int i = 0; i < n; i++) x.data[i] = (td_real)(-10 + 20.0 * i / (n - 1) + 1e-3);
+    for (int op = TD_UN_NEG; op <= TD_UN_ABS; op++) {
+        const int positive = op == TD_UN_LOG || op == TD_UN_SQRT;
+        td_tensor in = td_tensor_zeros(TD_SHAPE(n));
+        for (int i = 0; i < n; i++) in.data[i] = positive ? (td_real)fabs(x.data[i]) : x.data[i];
+        td_k_unary((td_unop)op, &y, &in);
+        int bad = 0;
+        for (int acc = 0; acc < 2; acc++) {
+            for (int i = 0; i < n; i++) dx.data[i] = (td_real)(acc ? 0.25 * i : 99);
+            td_k_unary_backward((td_unop)op, dx.data, in.data, y.data, g.data, n, acc);
+            for (int i = 0; i < n; i++) {
+                const double v = in.data[i], s = 1 / (1 + exp(-v)), w = y.data[i];
+                double d;
+                switch (op) {
+                case TD_UN_NEG: d = -1; break;
+                case TD_UN_EXP: d = exp(v); break;
+                case TD_UN_LOG: d = 1 / v; break;
+                case TD_UN_SOFTPLUS: d = s; break;
+                case TD_UN_SIGMOID: d = w * (1 - w); break;
+                case TD_UN_LOGSIGMOID: d = 1 - s; break;
+                case TD_UN_TANH: d = 1 - w * w; break;
+                case TD_UN_RELU: d = v > 0; break;
+                case TD_UN_SQUARE: d = 2 * v; break;
+                case TD_UN_SQRT: d = 0.5 / sqrt(v); break;
+                default: d = v > 0 ? 1 : -1; break;
+                }
+                const double want = (acc ? 0.25 * i : 0) + d * g.data[i];
+                /* 1 - y^2 and y (1 - y) in working precision: errors of
+                 * a few eps times g, whatever the derivative's size */
+                const double scale = fabs(want) + fabs(g.data[i]) * (fabs(d) + 1);
+                bad += !(fabs(dx.data[i] - want) <= 8 * RTOL * scale);
+            }
+        }
+        CHECK(bad == 0, "unary backward op %d: %d wrong", op, bad);
+        td_tensor_release(&in);
+    }
+    td_tensor_release(&x), td_tensor_release(&y), td_tensor_release(&g), td_tensor_release(&dx);
+}
+
 /* vmath.h against double libm on a dense sweep: the relative error in
  * units of the precision's epsilon. In float these are the vectorized
  * polynomial forms; in double, libm itself. */
@@ -479,6 +526,7 @@ static void test_threads(void) {
         td_tensor *o = k ? &o2 : &o1, *c = k ? &c2 : &c1, *g = k ? &g2 : &g1;
         td_k_binary(TD_BIN_MUL, o, &a, &b);
         td_k_unary(TD_UN_SOFTPLUS, o, o);
+        td_k_unary_backward(TD_UN_TANH, o->data, a.data, a.data, a.data, a.size, 1);
         td_k_sum_axis(c, &a, 0);
         td_tensor_fill(g, 0);
         td_k_reduce_add_to(g, &a);
@@ -501,6 +549,7 @@ static void test_threads(void) {
 int main(void) {
     test_binary();
     test_unary();
+    test_unary_backward();
     test_vmath();
     test_vmath_kernels();
     test_bce();
