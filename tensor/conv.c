@@ -1,13 +1,21 @@
 /* Convolution by im2col + td_gemm, pooling and upsampling (see conv.h).
  *
  * Compiled once: the GEMM inside dispatches to the instruction-set path,
- * and the loops here are copies and strided adds that the paths would not
- * speed up. Every parallel loop gives each thread whole rows or planes of
+ * and the loops here are copies and strided adds over rows of 7-28 pixels,
+ * which wider vectors would not speed up (SSE2, which every x86-64 has,
+ * does their stride-2 case: row_gather). Every parallel loop gives each thread whole rows or planes of
  * its output, so no two threads write the same element and nothing depends
  * on how the work was split. */
 #include "conv.h"
 
 #include <string.h>
+
+#if defined(__SSE2__) && !defined(TD_DOUBLE)
+#include <emmintrin.h>
+#define ROW_SSE2 1
+#else
+#define ROW_SSE2 0
+#endif
 
 #include "gemm.h"
 #include "parallel.h"
@@ -69,6 +77,54 @@ static void valid_range(int64_t out, int64_t s, int64_t p, int64_t k, int64_t le
     *hi = h;
 }
 
+/* One image row's part of an im2col row and back: dst[x] = src[x*s] and
+ * dst[x*s] += src[x] for x < n. The rows are short (7, 14, 28 pixels), so
+ * these are written out rather than left to the compiler, which turned
+ * the s = 1 copy into a call to memmove and left s = 2 scalar (three
+ * cycles per element of im2col). With SSE2 (every x86-64; float only),
+ * s = 2 takes four pixels at a time: the even lanes of two loads, and
+ * the adds interleaved with -0.0, which leaves the odd pixels exactly as
+ * they were (x + -0.0 == x for every x, -0.0 included). A vector step
+ * reads or writes up to src or dst[x*2 + 7], so it runs only while that
+ * is within the row (x + 5 <= n); the rest is scalar. The adds are the
+ * scalar loop's, in its order, so the result is the same bits. */
+static inline void row_gather(td_real *restrict dst, const td_real *restrict src, int64_t n,
+                              int64_t s) {
+    int64_t x = 0;
+    if (s == 1) {
+#if ROW_SSE2
+        for (; x + 4 <= n; x += 4) _mm_storeu_ps(dst + x, _mm_loadu_ps(src + x));
+#endif
+        for (; x < n; x++) dst[x] = src[x];
+        return;
+    }
+#if ROW_SSE2
+    if (s == 2)
+        for (; x + 5 <= n; x += 4) {
+            const __m128 a = _mm_loadu_ps(src + 2 * x), b = _mm_loadu_ps(src + 2 * x + 4);
+            _mm_storeu_ps(dst + x, _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
+        }
+#endif
+    for (; x < n; x++) dst[x] = src[x * s];
+}
+
+static inline void row_scatter_add(td_real *restrict dst, const td_real *restrict src, int64_t n,
+                                   int64_t s) {
+    int64_t x = 0;
+#if ROW_SSE2
+    if (s == 2) {
+        const __m128 nz = _mm_set1_ps(-0.0f);
+        for (; x + 5 <= n; x += 4) {
+            const __m128 v = _mm_loadu_ps(src + x);
+            _mm_storeu_ps(dst + 2 * x, _mm_add_ps(_mm_loadu_ps(dst + 2 * x), _mm_unpacklo_ps(v, nz)));
+            _mm_storeu_ps(dst + 2 * x + 4,
+                          _mm_add_ps(_mm_loadu_ps(dst + 2 * x + 4), _mm_unpackhi_ps(v, nz)));
+        }
+    }
+#endif
+    for (; x < n; x++) dst[x * s] += src[x];
+}
+
 /* Row (i, j) of one image plane's im2col: dst[y*ow + x] is the plane at
  * (y*sh - ph + i, x*sw - pw + j), zero in the padding. */
 static void im2col_row(const td_conv_geom *g, const td_real *plane, int64_t i, int64_t j,
@@ -81,14 +137,9 @@ static void im2col_row(const td_conv_geom *g, const td_real *plane, int64_t i, i
             memset(dst, 0, sizeof(td_real) * (size_t)g->ow);
             continue;
         }
-        const td_real *src = plane + iy * g->w;
-        const int64_t off = j - g->pw;
+        const td_real *src = plane + iy * g->w + j - g->pw;
         for (int64_t x = 0; x < x0; x++) dst[x] = 0;
-        /* rows are short (14, 28): a loop beats a call to memcpy */
-        if (g->sw == 1)
-            for (int64_t x = x0; x < x1; x++) dst[x] = src[x + off];
-        else
-            for (int64_t x = x0; x < x1; x++) dst[x] = src[x * g->sw + off];
+        row_gather(dst + x0, src + x0 * g->sw, x1 - x0, g->sw);
         for (int64_t x = x1; x < g->ow; x++) dst[x] = 0;
     }
 }
@@ -117,7 +168,7 @@ static void col2im_plane(const td_conv_geom *g, const td_real *col, int64_t P, i
                 const int64_t iy = y * g->sh - g->ph + i;
                 if (iy < 0 || iy >= g->h) continue;
                 td_real *dst = plane + iy * g->w + j - g->pw;
-                for (int64_t x = x0; x < x1; x++) dst[x * g->sw] += src[x];
+                row_scatter_add(dst + x0 * g->sw, src + x0, x1 - x0, g->sw);
             }
         }
 }
