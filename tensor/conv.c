@@ -2,10 +2,10 @@
  *
  * Compiled once: the GEMM inside dispatches to the instruction-set path,
  * and the loops here are copies and strided adds over rows of 7-28 pixels,
- * which wider vectors would not speed up (SSE2, which every x86-64 has,
- * does their stride-2 case: row_gather). Every parallel loop gives each thread whole rows or planes of
- * its output, so no two threads write the same element and nothing depends
- * on how the work was split. */
+ * too short for the wider paths to pay (SSE2, which every x86-64 has,
+ * takes their stride-2 case: row_gather). Every parallel loop gives each
+ * thread whole rows or planes of its output, so no two threads write the
+ * same element and nothing depends on how the work was split. */
 #include "conv.h"
 
 #include <string.h>
@@ -80,8 +80,8 @@ static void valid_range(int64_t out, int64_t s, int64_t p, int64_t k, int64_t le
 /* One image row's part of an im2col row and back: dst[x] = src[x*s] and
  * dst[x*s] += src[x] for x < n. The rows are short (7, 14, 28 pixels), so
  * these are written out rather than left to the compiler, which turned
- * the s = 1 copy into a call to memmove and left s = 2 scalar (three
- * cycles per element of im2col). With SSE2 (every x86-64; float only),
+ * the s = 1 copy into a call to memmove and left s = 2 scalar (about
+ * three cycles per element of im2col). With SSE2 (every x86-64; float only),
  * s = 2 takes four pixels at a time: the even lanes of two loads, and
  * the adds interleaved with -0.0, which leaves the odd pixels exactly as
  * they were (x + -0.0 == x for every x, -0.0 included). A vector step

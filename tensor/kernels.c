@@ -204,7 +204,8 @@ void TD_ISA_FN(td_k_unary)(td_unop op, td_tensor *out, const td_tensor *a) {
  * output y = f(x) is cheaper (sigmoid and tanh from y, softplus from x).
  * A kernel rather than a loop in the op so that it runs on every path's
  * vectors and in parallel: ReLU's backward over the conv VAE's 6 M
- * activations was serial, and that step stopped scaling at 2 threads.
+ * activations was serial, one of the parts of that step that did not
+ * speed up with a second thread.
  * The four arrays are distinct, and g[i] is loaded whatever the
  * derivative selects: without both, GCC left ReLU's loop scalar. */
 void TD_ISA_FN(td_k_unary_backward)(td_unop op, td_real *restrict dx, const td_real *restrict x,
