@@ -6,7 +6,7 @@
  * zero-grad, backward, gradient finiteness check, Adam update.
  *
  *   bench_step [--threads N] [--reps R] [--steps S] [--batch B] [--model vae|convvae]
- *              [--latent N]
+ *              [--latent N] [--by-shape]
  *
  * The batch is synthetic (uniform [0, 1] pixels): the step's cost does not
  * depend on the values. After 20 warm-up steps, R samples each time S steps;
@@ -16,7 +16,8 @@
  * are called) timed alone, hot in cache, with OpenBLAS when bench_step is
  * built with -DTD_BENCH_OPENBLAS (meson finds openblas) and with td_gemm;
  * their sum at OpenBLAS's speed is what a step that did nothing but its
- * GEMMs would take. */
+ * GEMMs would take. --by-shape also prints each distinct shape's calls
+ * timed alone both ways, to show which shapes a gap between the two is in. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,10 +95,14 @@ static void recording_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, td_r
     real_kernels->td_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* Median seconds of the recorded calls, one pass over all of them, with
- * td_gemm (openblas 0) or OpenBLAS (1); operands as the layers have them
- * (row-major, beta 1). */
-static double time_calls(int openblas, long reps) {
+static int same_shape(const gemm_call *a, const gemm_call *b) {
+    return a->ta == b->ta && a->tb == b->tb && a->M == b->M && a->N == b->N && a->K == b->K;
+}
+
+/* Median seconds of the recorded calls, one pass over all of them (or, if
+ * only is given, over those of its shape), with td_gemm (openblas 0) or
+ * OpenBLAS (1); operands as the layers have them (row-major, beta 1). */
+static double time_calls(int openblas, long reps, const gemm_call *only) {
     int64_t most = 1;
     for (int c = 0; c < ncalls; c++) {
         const int64_t m = calls[c].M, n = calls[c].N, k = calls[c].K;
@@ -113,6 +118,7 @@ static double time_calls(int openblas, long reps) {
         const double t0 = bench_now();
         for (int c = 0; c < ncalls; c++) {
             const gemm_call g = calls[c];
+            if (only && !same_shape(&g, only)) continue;
             const int64_t lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N;
             if (!openblas) {
                 td_gemm(g.ta, g.tb, g.M, g.N, g.K, 1, a, lda, bm, ldb, 1, cm, g.N);
@@ -133,6 +139,32 @@ static double time_calls(int openblas, long reps) {
     return med;
 }
 
+/* --by-shape: each distinct GEMM shape of the step, its calls, and their
+ * time with td_gemm and with OpenBLAS, to see which shapes the gap is in. */
+static void print_shapes(long reps) {
+    printf("%-4s %6s %6s %6s %5s %10s %10s %7s\n", "op", "M", "N", "K", "calls", "td_gemm ms",
+           "OpenBLAS", "ratio");
+    for (int c = 0; c < ncalls; c++) {
+        int seen = 0, count = 0;
+        for (int d = 0; d < ncalls; d++) {
+            if (!same_shape(&calls[c], &calls[d])) continue;
+            if (d < c) seen = 1;
+            count++;
+        }
+        if (seen) continue;
+        const gemm_call *g = &calls[c];
+        const double own = 1e3 * time_calls(0, reps, g);
+        printf("%c%c   %6lld %6lld %6lld %5d %10.3f", g->ta ? 'T' : 'N', g->tb ? 'T' : 'N',
+               (long long)g->M, (long long)g->N, (long long)g->K, count, own);
+#ifdef TD_BENCH_OPENBLAS
+        const double blas = 1e3 * time_calls(1, reps, g);
+        printf(" %10.3f %7.2f\n", blas, own / blas);
+#else
+        printf(" %10s %7s\n", "-", "-");
+#endif
+    }
+}
+
 static long arg_long(int argc, char **argv, int *i) {
     if (*i + 1 >= argc) {
         fprintf(stderr, "bench_step: %s needs a value\n", argv[*i]);
@@ -149,7 +181,7 @@ static long arg_long(int argc, char **argv, int *i) {
 
 int main(int argc, char **argv) {
     long threads = 0, reps = 9, steps = 50, batch = 128, latent = 16;
-    int conv = 0;
+    int conv = 0, by_shape = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc && (!strcmp(argv[i + 1], "vae") || !strcmp(argv[i + 1], "convvae")))
             conv = !strcmp(argv[++i], "convvae");
@@ -158,9 +190,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--reps")) reps = arg_long(argc, argv, &i);
         else if (!strcmp(argv[i], "--steps")) steps = arg_long(argc, argv, &i);
         else if (!strcmp(argv[i], "--batch")) batch = arg_long(argc, argv, &i);
+        else if (!strcmp(argv[i], "--by-shape")) by_shape = 1;
         else {
             fprintf(stderr, "usage: bench_step [--threads N] [--reps R] [--steps S] [--batch B] "
-                            "[--model vae|convvae] [--latent N]\n");
+                            "[--model vae|convvae] [--latent N] [--by-shape]\n");
             return 2;
         }
     }
@@ -242,12 +275,12 @@ int main(int argc, char **argv) {
     double macs = 0;
     for (int c = 0; c < ncalls; c++) macs += (double)calls[c].M * calls[c].N * calls[c].K;
     if (ncalls == MAX_CALLS) printf("warning: more than %d GEMM calls in a step; the bound counts the first %d\n", MAX_CALLS, MAX_CALLS);
-    const double own_ms = 1e3 * time_calls(0, reps);
+    const double own_ms = 1e3 * time_calls(0, reps, NULL);
     printf("GEMMs of one step: %d calls, %.1f M multiply-adds; alone: td_gemm %.3f ms", ncalls,
            macs / 1e6, own_ms);
 #ifdef TD_BENCH_OPENBLAS
     openblas_set_num_threads((int)threads);
-    const double blas_ms = 1e3 * time_calls(1, reps);
+    const double blas_ms = 1e3 * time_calls(1, reps, NULL);
     printf(", OpenBLAS %.3f ms (%s)\n", blas_ms, openblas_get_corename());
     printf("bound (the GEMMs at OpenBLAS's speed) %.3f ms; step / bound = %.3f\n", blas_ms,
            step_ms / blas_ms);
@@ -255,6 +288,7 @@ int main(int argc, char **argv) {
     printf("\nbound: needs OpenBLAS (libopenblas-dev) at build time; step / td_gemm alone = %.3f\n",
            step_ms / own_ms);
 #endif
+    if (by_shape) print_shapes(reps);
     printf("allocations per step after warm-up: %.3f (%lld in %ld steps)\n",
            (double)allocs / (double)(reps * steps), (long long)allocs, reps * steps);
     printf("peak resident memory: %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
