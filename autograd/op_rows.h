@@ -17,12 +17,15 @@ void td_op_shape_fail(int op, const td_var *a, const td_var *b, const char *why)
     void td_op_##name##_backward(td_tape *t, td_node *n); \
     td_var *td_op_##name##_example(td_tape *t, td_gc *g, int variant);
 #define TD_OP_ROW(id, name) [id] = {#name, 1, td_op_##name##_backward, td_op_##name##_example},
+/* A row whose backward assigns to fresh input grads (op_table.h). */
+#define TD_OP_ROW_FRESH(id, name) \
+    [id] = {#name, 1, td_op_##name##_backward, td_op_##name##_example, 1},
 
 /* ops_conv.c */
 TD_OP_ROW_DECL(conv2d)
 TD_OP_ROW_DECL(conv_transpose2d)
 #define TD_OP_ROWS_CONV \
-    TD_OP_ROW(TD_OP_CONV2D, conv2d) TD_OP_ROW(TD_OP_CONV_TRANSPOSE2D, conv_transpose2d)
+    TD_OP_ROW_FRESH(TD_OP_CONV2D, conv2d) TD_OP_ROW_FRESH(TD_OP_CONV_TRANSPOSE2D, conv_transpose2d)
 
 /* ops_pool.c */
 TD_OP_ROW_DECL(max_pool2d)

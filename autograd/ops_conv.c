@@ -8,6 +8,7 @@
  * scratch is taken from the tape's arena and handed back after each call
  * (td_arena_rewind), so a step holds one call's scratch at a time. */
 #include "../tensor/conv.h"
+#include "../tensor/kernels.h"
 #include "conv.h"
 #include "op_rows.h"
 
@@ -62,6 +63,14 @@ static void check_common(int op, const td_var *x, const td_var *w, const td_var 
         td_op_shape_fail(op, x, w, "paddings must be at least 0");
 }
 
+/* A parameter's or leaf's grad to add into. The rows have fresh_grads (the
+ * input gradients are assigned where nothing flowed yet, with no zero-fill
+ * pass over them), so a fresh weight or bias grad is zeroed here first. */
+static td_real *grad_to_add(td_var *v) {
+    if (grad_take_fresh(v)) td_k_zero(v->grad.data, v->grad.size);
+    return v->grad.data;
+}
+
 static td_real *scratch(td_tape *t, const td_conv_geom *g, size_t *mark) {
     td_arena *a = td_tape_arena(t);
     *mark = td_arena_mark(a);
@@ -107,9 +116,10 @@ void td_op_conv2d_backward(td_tape *t, td_node *n) {
     const td_real *dy = n->out->grad.data;
     size_t mark;
     td_real *sc = scratch(t, &g, &mark);
+    const int assign = NEEDS(x) && grad_take_fresh(x);
     td_conv2d_backward(&g, x->value.data, dy, w->value.data, NEEDS(x) ? x->grad.data : NULL,
-                       NEEDS(w) ? w->grad.data : NULL, sc, n->saved.data);
-    if (NEEDS(b)) td_conv_bias_grad(g.n, g.o, g.oh * g.ow, dy, b->grad.data);
+                       assign, NEEDS(w) ? grad_to_add(w) : NULL, sc, n->saved.data);
+    if (NEEDS(b)) td_conv_bias_grad(g.n, g.o, g.oh * g.ow, dy, grad_to_add(b));
     td_arena_rewind(td_tape_arena(t), mark);
 }
 
@@ -152,10 +162,9 @@ td_var *td_conv_transpose2d_spec(td_tape *t, td_var *x, td_var *w, td_var *b, td
     const td_conv_geom g = geom(out->value.shape, xs, ws, s);
     size_t mark;
     td_real *sc = scratch(t, &g, &mark);
-    td_tensor_fill(&out->value, 0);
-    td_conv_backward_data(&g, x->value.data, w->value.data, out->value.data, sc);
+    td_conv_backward_data(&g, x->value.data, w->value.data, b ? b->value.data : NULL, 1,
+                          out->value.data, sc);
     td_arena_rewind(td_tape_arena(t), mark);
-    if (b) td_conv_bias_add(xs.d[0], ws.d[1], oh * ow, b->value.data, out->value.data);
     spec_store(td_tape_record(t, op, out, b ? 3 : 2, x, w, b), s);
     return out;
 }
@@ -170,9 +179,11 @@ void td_op_conv_transpose2d_backward(td_tape *t, td_node *n) {
     const td_real *dy = n->out->grad.data;
     size_t mark;
     td_real *sc = scratch(t, &g, &mark);
+    const int assign = NEEDS(x) && grad_take_fresh(x);
     td_conv_transpose2d_backward(&g, dy, x->value.data, w->value.data,
-                                 NEEDS(x) ? x->grad.data : NULL, NEEDS(w) ? w->grad.data : NULL, sc);
-    if (NEEDS(b)) td_conv_bias_grad(g.n, g.c, g.h * g.w, dy, b->grad.data);
+                                 NEEDS(x) ? x->grad.data : NULL, assign,
+                                 NEEDS(w) ? grad_to_add(w) : NULL, sc);
+    if (NEEDS(b)) td_conv_bias_grad(g.n, g.c, g.h * g.w, dy, grad_to_add(b));
     td_arena_rewind(td_tape_arena(t), mark);
 }
 td_var *td_op_conv_transpose2d_example(td_tape *t, td_gc *g, int v) { return conv_example(t, g, v, 1); }

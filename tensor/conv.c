@@ -156,9 +156,15 @@ static void im2col(const td_conv_geom *g, const td_real *img, int64_t cn, td_rea
 }
 
 /* The adjoint of im2col for one plane (image m, channel c): every row
- * (c, i, j) adds back to where it was read from, rows and pixels in order. */
+ * (c, i, j) adds back to where it was read from, rows and pixels in order.
+ * assign: the plane starts from zero rather than from what it holds; bias:
+ * then added to every pixel. Both happen here, while the plane (at most a
+ * few KB) is in L1, rather than as passes of their own over the whole
+ * output, in the same order as those passes: the same bits. */
 static void col2im_plane(const td_conv_geom *g, const td_real *col, int64_t P, int64_t m,
-                         int64_t c, td_real *plane) {
+                         int64_t c, int assign, const td_real *bias, td_real *plane) {
+    const int64_t hw = g->h * g->w;
+    if (assign) memset(plane, 0, sizeof(td_real) * (size_t)hw);
     for (int64_t i = 0; i < g->kh; i++)
         for (int64_t j = 0; j < g->kw; j++) {
             const td_real *src = col + ((c * g->kh + i) * g->kw + j) * P + m * opix(g);
@@ -171,12 +177,15 @@ static void col2im_plane(const td_conv_geom *g, const td_real *col, int64_t P, i
                 row_scatter_add(dst + x0 * g->sw, src + x0, x1 - x0, g->sw);
             }
         }
+    if (bias)
+        for (int64_t q = 0; q < hw; q++) plane[q] += bias[c];
 }
 
-static void col2im(const td_conv_geom *g, const td_real *col, int64_t cn, td_real *img) {
+static void col2im(const td_conv_geom *g, const td_real *col, int64_t cn, int assign,
+                   const td_real *bias, td_real *img) {
     const int64_t P = cn * opix(g);
     PAR_FOR_IF(ckk(g) * P > TD_PARALLEL_MIN, r, cn * g->c, {
-        col2im_plane(g, col, P, r / g->c, r % g->c, img + r * g->h * g->w);
+        col2im_plane(g, col, P, r / g->c, r % g->c, assign, bias, img + r * g->h * g->w);
     });
 }
 
@@ -218,17 +227,11 @@ void td_conv_forward(const td_conv_geom *g, const td_real *img, const td_real *w
     }
 }
 
-void td_conv_backward_data(const td_conv_geom *g, const td_real *cols, const td_real *w,
-                           td_real *img, td_real *scratch) {
-    td_conv2d_backward(g, NULL, cols, w, img, NULL, scratch, NULL);
-}
-
-/* Chunk after chunk in order, so the weight gradient's sum over the batch
- * has a fixed order. Per chunk the column side is gathered once for both
- * gradients. */
-void td_conv2d_backward(const td_conv_geom *g, const td_real *img, const td_real *dcols,
-                        const td_real *w, td_real *dimg, td_real *dw, td_real *scratch,
-                        const td_real *kept) {
+/* conv2d's backward, and (with bias) conv_transpose2d's forward: dimg is
+ * assigned or added to, plus a bias per image channel. */
+static void conv2d_backward(const td_conv_geom *g, const td_real *img, const td_real *dcols,
+                            const td_real *w, td_real *dimg, int assign, const td_real *bias,
+                            td_real *dw, td_real *scratch, const td_real *kept) {
     const int64_t K = ckk(g), chunk = td_conv_chunk(g), op = opix(g);
     td_real *col = scratch, *G = scratch + chunk * K * op, *t = G + chunk * g->o * op;
     for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {
@@ -241,15 +244,29 @@ void td_conv2d_backward(const td_conv_geom *g, const td_real *img, const td_real
         }
         if (dimg) {
             td_gemm(1, 0, K, P, g->o, 1, w, K, G, P, 0, col, P); /* W^T G */
-            col2im(g, col, cn, dimg + n0 * g->c * g->h * g->w);
+            col2im(g, col, cn, assign, bias, dimg + n0 * g->c * g->h * g->w);
         }
     }
     if (dw) dw_finish(g, t, dw);
 }
 
+void td_conv_backward_data(const td_conv_geom *g, const td_real *cols, const td_real *w,
+                           const td_real *bias, int assign, td_real *img, td_real *scratch) {
+    conv2d_backward(g, NULL, cols, w, img, assign, bias, NULL, scratch, NULL);
+}
+
+/* Chunk after chunk in order, so the weight gradient's sum over the batch
+ * has a fixed order. Per chunk the column side is gathered once for both
+ * gradients. */
+void td_conv2d_backward(const td_conv_geom *g, const td_real *img, const td_real *dcols,
+                        const td_real *w, td_real *dimg, int assign, td_real *dw,
+                        td_real *scratch, const td_real *kept) {
+    conv2d_backward(g, img, dcols, w, dimg, assign, NULL, dw, scratch, kept);
+}
+
 /* Per chunk the image side's gradient goes through im2col once for both. */
 void td_conv_transpose2d_backward(const td_conv_geom *g, const td_real *dimg, const td_real *cols,
-                                  const td_real *w, td_real *dcols, td_real *dw,
+                                  const td_real *w, td_real *dcols, int assign, td_real *dw,
                                   td_real *scratch) {
     const int64_t K = ckk(g), chunk = td_conv_chunk(g), op = opix(g);
     td_real *col = scratch, *G = scratch + chunk * K * op, *t = G + chunk * g->o * op;
@@ -258,7 +275,7 @@ void td_conv_transpose2d_backward(const td_conv_geom *g, const td_real *dimg, co
         im2col(g, dimg + n0 * g->c * g->h * g->w, cn, col);
         if (dcols) {
             td_gemm(0, 0, g->o, P, K, 1, w, K, col, P, 0, G, P); /* W col */
-            scatter(g, G, cn, NULL, 1, dcols + n0 * g->o * op);
+            scatter(g, G, cn, NULL, !assign, dcols + n0 * g->o * op);
         }
         if (dw) {
             gather(g, cols + n0 * g->o * op, cn, G);
@@ -282,14 +299,6 @@ void td_conv_bias_grad(int64_t n, int64_t ch, int64_t plane, const td_real *x, t
         }
         db[c] += (td_real)(((acc[0] + acc[1]) + (acc[2] + acc[3])) +
                            ((acc[4] + acc[5]) + (acc[6] + acc[7])));
-    });
-}
-
-void td_conv_bias_add(int64_t n, int64_t ch, int64_t plane, const td_real *b, td_real *x) {
-    PAR_FOR_IF(n * ch * plane > TD_PARALLEL_MIN, r, n * ch, {
-        td_real *p = x + r * plane;
-        const td_real v = b[r % ch];
-        for (int64_t q = 0; q < plane; q++) p[q] += v;
     });
 }
 

@@ -45,19 +45,23 @@ int64_t td_conv_scratch_size(const td_conv_geom *g);
 void td_conv_forward(const td_conv_geom *g, const td_real *img, const td_real *w,
                      const td_real *bias, td_real *cols, td_real *scratch, td_real *keep);
 int64_t td_conv_keep_size(const td_conv_geom *g);
-/* img [n, c, h, w] += the transpose of td_conv_forward applied to cols. */
+/* img [n, c, h, w] += the transpose of td_conv_forward applied to cols
+ * (assign: img = it, img's old contents never read), + bias[c] when bias
+ * is not NULL. */
 void td_conv_backward_data(const td_conv_geom *g, const td_real *cols, const td_real *w,
-                           td_real *img, td_real *scratch);
+                           const td_real *bias, int assign, td_real *img, td_real *scratch);
 /* conv2d's gradients from dcols (the output's): dimg += W^T dcols (the
- * input's) and dw [o, c*kh*kw] += dcols im2col(img)^T; either may be NULL.
- * kept: the forward's keep, or NULL to compute im2col(img) again. */
+ * input's; assign: dimg = it) and dw [o, c*kh*kw] += dcols im2col(img)^T;
+ * either may be NULL. kept: the forward's keep, or NULL to compute
+ * im2col(img) again. */
 void td_conv2d_backward(const td_conv_geom *g, const td_real *img, const td_real *dcols,
-                        const td_real *w, td_real *dimg, td_real *dw, td_real *scratch,
-                        const td_real *kept);
+                        const td_real *w, td_real *dimg, int assign, td_real *dw,
+                        td_real *scratch, const td_real *kept);
 /* conv_transpose2d's gradients from dimg (the output's): dcols += W dimg
- * (the input's) and dw += cols im2col(dimg)^T; either may be NULL. */
+ * (the input's; assign: dcols = it) and dw += cols im2col(dimg)^T; either
+ * may be NULL. */
 void td_conv_transpose2d_backward(const td_conv_geom *g, const td_real *dimg, const td_real *cols,
-                                  const td_real *w, td_real *dcols, td_real *dw,
+                                  const td_real *w, td_real *dcols, int assign, td_real *dw,
                                   td_real *scratch);
 /* One chunk's weight gradient, dw += G col^T, with G the chunk's column
  * side [o, P] and col its im2col [c*kh*kw, P] (first: the batch's first
@@ -69,8 +73,6 @@ void td_conv_dw_gemm(const td_conv_geom *g, const td_real *G, const td_real *col
 /* db[ch] += sum of x[n, ch, :] over the batch and the plane of `plane`
  * values (the bias gradient of either side). */
 void td_conv_bias_grad(int64_t n, int64_t ch, int64_t plane, const td_real *x, td_real *db);
-/* x[n, ch, :] += b[ch]. */
-void td_conv_bias_add(int64_t n, int64_t ch, int64_t plane, const td_real *b, td_real *x);
 
 /* ---- pooling and upsampling over planes [n*c] of h x w -------------------- */
 /* y [planes, oh, ow] = max over each k x k window (stride s, no padding);

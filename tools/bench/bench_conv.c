@@ -90,9 +90,7 @@ static void forward(const layer *l, bufs *B) {
     if (!l->transpose) {
         td_conv_forward(g, B->x, B->w, B->b, B->y, B->scratch, B->keep);
     } else {
-        memset(B->y, 0, sizeof(td_real) * (size_t)(g->n * g->c * g->h * g->w));
-        td_conv_backward_data(g, B->x, B->w, B->y, B->scratch);
-        td_conv_bias_add(g->n, g->c, g->h * g->w, B->b, B->y);
+        td_conv_backward_data(g, B->x, B->w, B->b, 1, B->y, B->scratch);
     }
 }
 
@@ -100,10 +98,10 @@ static void backward(const layer *l, bufs *B) {
     const td_conv_geom *g = &B->g;
     td_real *dx = l->input_grad ? B->dx : NULL;
     if (!l->transpose) {
-        td_conv2d_backward(g, B->x, B->dy, B->w, dx, B->dw, B->scratch, B->keep);
+        td_conv2d_backward(g, B->x, B->dy, B->w, dx, 1, B->dw, B->scratch, B->keep);
         td_conv_bias_grad(g->n, g->o, g->oh * g->ow, B->dy, B->db);
     } else {
-        td_conv_transpose2d_backward(g, B->dy, B->x, B->w, dx, B->dw, B->scratch);
+        td_conv_transpose2d_backward(g, B->dy, B->x, B->w, dx, 1, B->dw, B->scratch);
         td_conv_bias_grad(g->n, g->c, g->h * g->w, B->dy, B->db);
     }
 }
