@@ -14,6 +14,7 @@
 #ifndef TD_OP_TABLE_H
 #define TD_OP_TABLE_H
 
+#include "../tensor/kernels.h" /* td_k_zero */
 #include "autograd.h"
 
 typedef enum td_op_id {
@@ -69,6 +70,15 @@ static inline int grad_take_fresh(td_var *v) {
     const int fresh = v->grad_fresh;
     v->grad_fresh = 0;
     return fresh;
+}
+/* For an input such a backward only adds into (a weight, a bias): its grad,
+ * zeroed first if fresh. A parameter's never is, but a computed weight's
+ * (w = f(p), an op's output) is, and adding into it without taking it
+ * would leave it marked fresh: its garbage kept, and nothing passed on to
+ * p. */
+static inline td_real *grad_to_add(td_var *v) {
+    if (grad_take_fresh(v)) td_k_zero(v->grad.data, v->grad.size);
+    return v->grad.data;
 }
 
 /* Mutable so a test can swap in a deliberately wrong backward and prove

@@ -242,8 +242,12 @@ static void linear_backward(td_tape *t, td_node *n) {
     if (NEEDS(x))
         td_gemm(0, 0, rows, in, outn, 1, g, outn, w->value.data, in, grad_take_fresh(x) ? 0 : 1,
                 x->grad.data, in);
-    if (NEEDS(w)) td_gemm(1, 0, outn, in, rows, 1, g, outn, x->value.data, in, 1, w->grad.data, in);
-    if (NEEDS(b)) bias_grad(b, &n->out->grad);
+    if (NEEDS(w))
+        td_gemm(1, 0, outn, in, rows, 1, g, outn, x->value.data, in, 1, grad_to_add(w), in);
+    if (NEEDS(b)) {
+        grad_to_add(b);
+        bias_grad(b, &n->out->grad);
+    }
 }
 static td_var *linear_example(td_tape *t, td_gc *g, int v) {
     if (v >= 2) return NULL;

@@ -8,7 +8,6 @@
  * scratch is taken from the tape's arena and handed back after each call
  * (td_arena_rewind), so a step holds one call's scratch at a time. */
 #include "../tensor/conv.h"
-#include "../tensor/kernels.h"
 #include "conv.h"
 #include "op_rows.h"
 
@@ -61,14 +60,6 @@ static void check_common(int op, const td_var *x, const td_var *w, const td_var 
         td_op_shape_fail(op, x, w, "strides must be at least 1");
     if (s.pad_h < 0 || s.pad_w < 0 || s.pad_h >= big || s.pad_w >= big)
         td_op_shape_fail(op, x, w, "paddings must be at least 0");
-}
-
-/* A parameter's or leaf's grad to add into. The rows have fresh_grads (the
- * input gradients are assigned where nothing flowed yet, with no zero-fill
- * pass over them), so a fresh weight or bias grad is zeroed here first. */
-static td_real *grad_to_add(td_var *v) {
-    if (grad_take_fresh(v)) td_k_zero(v->grad.data, v->grad.size);
-    return v->grad.data;
 }
 
 static td_real *scratch(td_tape *t, const td_conv_geom *g, size_t *mark) {

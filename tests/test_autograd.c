@@ -17,6 +17,45 @@ static td_var *forward(td_tape *t, net *n, td_tensor *x, td_tensor *y) {
     return td_mean(t, per_row);
 }
 
+/* An op whose weight and bias are computed (w = 2 p, b = 2 q: tied or
+ * scaled weights) must pass their gradients on to p and q: exactly twice
+ * the gradients that leaf weights holding the same values get. (linear
+ * once dropped them: its backward added into a computed weight's grad as
+ * into a parameter's, which left it marked as holding nothing.) */
+typedef td_var *(*weighted_op)(td_tape *t, td_var *x, td_var *w, td_var *b);
+static td_var *op_linear(td_tape *t, td_var *x, td_var *w, td_var *b) { return td_linear(t, x, w, b); }
+static td_var *op_conv(td_tape *t, td_var *x, td_var *w, td_var *b) { return td_conv2d(t, x, w, b, 2, 1); }
+static td_var *op_convt(td_tape *t, td_var *x, td_var *w, td_var *b) {
+    return td_conv_transpose2d(t, x, w, b, 2, 1, 1);
+}
+static void check_computed_weights(td_tape *t, const char *name, weighted_op f, td_shape xs,
+                                   td_shape ws, int64_t nb) {
+    td_var *x = td_param_create("x", xs), *p = td_param_create("p", ws),
+           *q = td_param_create("q", TD_SHAPE(nb)), *w = td_param_create("w", ws),
+           *b = td_param_create("b", TD_SHAPE(nb));
+    for (int64_t i = 0; i < x->value.size; i++) x->value.data[i] = (td_real)sin(0.7 * (double)i);
+    for (int64_t i = 0; i < p->value.size; i++) {
+        p->value.data[i] = (td_real)cos(0.3 * (double)i);
+        w->value.data[i] = 2 * p->value.data[i];
+    }
+    for (int64_t i = 0; i < nb; i++) {
+        q->value.data[i] = (td_real)(0.1 * (double)i);
+        b->value.data[i] = 2 * q->value.data[i];
+    }
+    td_tape_reset(t);
+    td_backward(t, td_sum(t, td_square(t, f(t, x, w, b))));
+    td_tape_reset(t);
+    td_backward(t, td_sum(t, td_square(t, f(t, x, td_mul_scalar(t, p, 2), td_mul_scalar(t, q, 2)))));
+    int64_t bad = 0;
+    for (int64_t i = 0; i < p->grad.size; i++) bad += p->grad.data[i] != 2 * w->grad.data[i];
+    for (int64_t i = 0; i < nb; i++) bad += q->grad.data[i] != 2 * b->grad.data[i];
+    CHECK(bad == 0 && w->grad.data[0] != 0, "%s with a computed weight and bias: %lld gradients "
+          "differ from twice the leaf weights' (dp[0] %g, dw[0] %g)", name, (long long)bad,
+          (double)p->grad.data[0], (double)w->grad.data[0]);
+    td_param_destroy(x), td_param_destroy(p), td_param_destroy(q), td_param_destroy(w),
+        td_param_destroy(b);
+}
+
 int main(void) {
     td_rng rng;
     td_rng_init(&rng, 7);
@@ -137,6 +176,11 @@ int main(void) {
     CHECK(finite && lx->grad.data[0] == 0, "all -inf row gets zero gradient, not NaN (%g)", lx->grad.data[0]);
     CHECK_CLOSE(row1, 1, 1e-6, 0);
     td_param_destroy(lx);
+
+    check_computed_weights(t, "linear", op_linear, TD_SHAPE(5, 4), TD_SHAPE(3, 4), 3);
+    check_computed_weights(t, "conv2d", op_conv, TD_SHAPE(2, 3, 7, 6), TD_SHAPE(4, 3, 3, 3), 4);
+    check_computed_weights(t, "conv_transpose2d", op_convt, TD_SHAPE(2, 3, 4, 5),
+                           TD_SHAPE(3, 2, 3, 3), 2);
 
     td_param_destroy(neg);
     td_param_destroy(zero);
