@@ -10,6 +10,9 @@
 
 struct td_gc {
     td_var *own[GC_MAX_LEAVES]; /* the leaves td_gc_input made */
+    td_gc_inputs inputs;        /* what td_gc_input hands the function (td_gradcheck_op) */
+    td_var *computed[GC_MAX_LEAVES]; /* this pass's computed stand-ins (NULL: the leaf itself) */
+    td_tensor shared_w[GC_MAX_LEAVES]; /* TD_GC_COMPUTED_SHARED: each stand-in's weights */
     td_var *const *leaves;      /* what is perturbed: own, or a parameter set */
     int n_leaves, cursor;
     td_gc_loss_fn loss;         /* td_gradcheck_params: the loss of the parameters */
@@ -37,14 +40,22 @@ static double draw(td_gc *g, td_gc_domain dom) {
     }
 }
 
+/* The leaf itself, or (computed inputs) leaf * 1 recorded on the tape: the
+ * same values, but an op's output, whose grad starts fresh. */
+static td_var *hand_out(td_gc *g, td_tape *t, td_var *v) {
+    const int k = g->cursor - 1;
+    g->computed[k] = NULL;
+    if (g->inputs == TD_GC_LEAF_INPUTS || !v->requires_grad) return v;
+    return g->computed[k] = td_mul_scalar(t, v, 1);
+}
+
 td_var *td_gc_input(td_gc *g, td_tape *t, td_shape s, td_gc_domain dom, int requires_grad) {
-    (void)t;
     TD_ASSERT(g->leaves == g->own, "gradcheck: td_gc_input inside a td_gradcheck_params loss");
     if (g->cursor < g->n_leaves) { /* a replay: the same leaf as last time */
         td_var *v = g->leaves[g->cursor++];
         TD_ASSERT(td_shape_equal(v->value.shape, s), "gradcheck: the function asked for leaf %d "
                   "with a different shape on replay (it must be deterministic)", g->cursor - 1);
-        return v;
+        return hand_out(g, t, v);
     }
     TD_ASSERT(g->n_leaves < GC_MAX_LEAVES, "gradcheck: at most %d leaves", GC_MAX_LEAVES);
     td_var *v = td_param_create("gradcheck_leaf", s);
@@ -56,7 +67,25 @@ td_var *td_gc_input(td_gc *g, td_tape *t, td_shape s, td_gc_domain dom, int requ
     char buf[64];
     snprintf(g->shapes + used, sizeof g->shapes - used, "%s%s%s", used ? "," : "",
              td_shape_str(s, buf, sizeof buf), requires_grad ? "" : "(const)");
-    return v;
+    return hand_out(g, t, v);
+}
+
+/* TD_GC_COMPUTED_SHARED: sum(w_k * x_k) over the computed stand-ins x_k,
+ * recorded after the op under check, so that in the backward each x_k has
+ * a gradient already when the op's backward writes to it (it must add). */
+static td_var *shared_terms(td_gc *g, td_tape *t, td_var *loss) {
+    for (int k = 0; k < g->n_leaves; k++)
+        if (g->computed[k])
+            loss = td_add(t, loss, td_sum(t, td_mul(t, g->computed[k], td_const(t, g->shared_w[k]))));
+    return loss;
+}
+static double shared_terms_value(const td_gc *g) {
+    double acc = 0;
+    for (int k = 0; k < g->n_leaves; k++)
+        if (g->computed[k])
+            for (int64_t i = 0; i < g->computed[k]->value.size; i++)
+                acc += (double)g->shared_w[k].data[i] * g->computed[k]->value.data[i];
+    return acc;
 }
 
 /* One evaluation of fn: sum(w * out) in double (w NULL: just build). */
@@ -69,6 +98,7 @@ static td_var *evaluate(td_gc *g, td_tape *t, td_gc_fn fn, void *ctx, const td_t
     if (out && w) {
         double acc = 0;
         for (int64_t i = 0; i < out->value.size; i++) acc += (double)w->data[i] * out->value.data[i];
+        if (g->inputs == TD_GC_COMPUTED_SHARED) acc += shared_terms_value(g);
         *loss = acc;
     }
     return out;
@@ -97,12 +127,20 @@ static int compare(td_gc *g, td_gc_fn fn, void *ctx, double tol, td_gc_result *r
     /* Fixed random weights make every output element matter. */
     td_tensor w = td_tensor_zeros(out->value.shape);
     for (int64_t i = 0; i < w.size; i++) w.data[i] = (td_real)(0.5 + td_rng_double(&g->values));
+    if (g->inputs == TD_GC_COMPUTED_SHARED)
+        for (int k = 0; k < g->n_leaves; k++) {
+            if (!g->computed[k]) continue;
+            g->shared_w[k] = td_tensor_zeros(g->computed[k]->value.shape);
+            for (int64_t i = 0; i < g->shared_w[k].size; i++)
+                g->shared_w[k].data[i] = (td_real)(0.5 + td_rng_double(&g->values));
+        }
 
     /* Analytic: d sum(w * out) / d leaf. */
     for (int i = 0; i < g->n_leaves; i++) td_var_zero_grad(g->leaves[i]);
     TD_ASSERT(out->requires_grad, "gradcheck: the output does not depend on any leaf that "
               "requires grad");
     td_var *loss = td_sum(t, td_mul(t, out, td_const(t, w)));
+    if (g->inputs == TD_GC_COMPUTED_SHARED) loss = shared_terms(g, t, loss);
     TD_ASSERT(td_backward(t, loss) == 0, "gradcheck: backward failed: %s", td_error());
 
     /* Numeric: central differences, one element at a time, no tape. */
@@ -133,13 +171,15 @@ static int compare(td_gc *g, td_gc_fn fn, void *ctx, double tol, td_gc_result *r
         }
     }
     td_tensor_release(&w);
+    for (int k = 0; k < g->n_leaves; k++) td_tensor_release(&g->shared_w[k]);
     td_tape_destroy(t);
     return 1;
 }
 
-static int check(td_gc_fn fn, void *ctx, double tol, uint64_t seed, td_gc_result *res,
-                 char *shapes, size_t shapes_len) {
+static int check(td_gc_fn fn, void *ctx, td_gc_inputs inputs, double tol, uint64_t seed,
+                 td_gc_result *res, char *shapes, size_t shapes_len) {
     td_gc *g = gc_create(seed);
+    g->inputs = inputs;
     const int built = compare(g, fn, ctx, tol, res);
     if (built && shapes) snprintf(shapes, shapes_len, "%s", g->shapes);
     for (int i = 0; i < g->n_leaves; i++) td_param_destroy(g->own[i]);
@@ -163,7 +203,7 @@ td_gc_result td_gradcheck_params(td_var *const *params, int count, td_gc_loss_fn
 
 td_gc_result td_gradcheck_fn(td_gc_fn fn, void *ctx, double tol, uint64_t seed) {
     td_gc_result r;
-    if (!check(fn, ctx, tol, seed, &r, NULL, 0)) r.pass = 0;
+    if (!check(fn, ctx, TD_GC_LEAF_INPUTS, tol, seed, &r, NULL, 0)) r.pass = 0;
     return r;
 }
 
@@ -184,11 +224,19 @@ td_gc_result td_gradcheck_op(int op, double tol, uint64_t seed, char *shapes_out
         int ctx[2] = {op, variant};
         char shapes[256];
         td_gc_result r;
-        if (!check(op_example, ctx, tol, seed + (uint64_t)variant, &r, shapes, sizeof shapes)) break;
-        if (r.max_abs > all.max_abs) all.max_abs = r.max_abs;
-        if (r.max_rel > all.max_rel) all.max_rel = r.max_rel;
-        all.n_checked += r.n_checked;
-        all.pass &= r.pass;
+        if (!check(op_example, ctx, TD_GC_LEAF_INPUTS, tol, seed + (uint64_t)variant, &r, shapes,
+                   sizeof shapes))
+            break;
+        /* the same variant again with computed inputs, fresh and shared */
+        for (int in = TD_GC_LEAF_INPUTS; in <= TD_GC_COMPUTED_SHARED; in++) {
+            if (in != TD_GC_LEAF_INPUTS)
+                check(op_example, ctx, (td_gc_inputs)in, tol, seed + (uint64_t)variant, &r, NULL, 0);
+            if (r.max_abs > all.max_abs) all.max_abs = r.max_abs;
+            if (r.max_rel > all.max_rel) all.max_rel = r.max_rel;
+            all.n_checked += r.n_checked;
+            if (!r.pass && all.pass) all.failed_inputs = (td_gc_inputs)in;
+            all.pass &= r.pass;
+        }
         if (shapes_out) {
             size_t used = strlen(shapes_out);
             snprintf(shapes_out + used, shapes_len - used, "%s%s", used ? " " : "", shapes);

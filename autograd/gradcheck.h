@@ -27,10 +27,26 @@ typedef enum td_gc_domain {
 
 /* A leaf for the function under check. The first evaluation creates it
  * (requires_grad as asked); later evaluations return the same leaf in the
- * same order. Constant leaves (requires_grad 0) are not perturbed. */
+ * same order. Constant leaves (requires_grad 0) are not perturbed. With
+ * computed inputs (td_gc_inputs) a leaf that requires grad comes back as
+ * a computed var holding the same values. */
 td_var *td_gc_input(td_gc *g, td_tape *t, td_shape s, td_gc_domain dom, int requires_grad);
 /* The generator for noise inside the function (rewound before each pass). */
 td_rng *td_gc_rng(td_gc *g);
+
+/* What td_gc_input hands the function under check. td_gradcheck_op runs
+ * every example all three ways, because a backward meets its inputs' grads
+ * in three states: a leaf's (a parameter: always added to); a computed
+ * input's used by this op alone (fresh: it must be written, and taken,
+ * or td_backward never passes it on); and a computed input's that another
+ * op has written already (it must be added to). A computed input is the
+ * leaf times 1, recorded on the tape; for the shared case the checked
+ * loss gains sum(w_k * x_k) over those inputs, recorded after the op. */
+typedef enum td_gc_inputs {
+    TD_GC_LEAF_INPUTS,
+    TD_GC_COMPUTED_FRESH,
+    TD_GC_COMPUTED_SHARED,
+} td_gc_inputs;
 
 typedef struct td_gc_result {
     double max_abs;     /* max |analytic - numeric| */
@@ -39,6 +55,7 @@ typedef struct td_gc_result {
     int worst_leaf;     /* where max_rel was found */
     int64_t worst_index;
     int pass;
+    td_gc_inputs failed_inputs; /* td_gradcheck_op: the first way of handing inputs that failed */
 } td_gc_result;
 
 /* The function under check: returns the output (any shape) built from
@@ -61,7 +78,8 @@ typedef td_var *(*td_gc_loss_fn)(td_tape *t, td_rng *rng, void *ctx);
 td_gc_result td_gradcheck_params(td_var *const *params, int count, td_gc_loss_fn loss, void *ctx,
                                  double tol, uint64_t seed);
 
-/* Check one row of the op table over all its example variants. shapes_out
+/* Check one row of the op table over all its example variants, each with
+ * leaf, computed and shared computed inputs (td_gc_inputs). shapes_out
  * (may be NULL) receives a short text of the shapes tried. */
 td_gc_result td_gradcheck_op(int op, double tol, uint64_t seed, char *shapes_out,
                              size_t shapes_len);

@@ -10,7 +10,9 @@
  * backward must say so (differentiable 0). Messages and output vars take
  * an op's name from its row (td_ops[op].name), never from a second copy.
  * A backward simply adds into its inputs' grads; one that is hot may set
- * fresh_grads and assign where grad_take_fresh says so (see below). */
+ * fresh_grads and assign where grad_take_fresh says so (see below).
+ * gradcheck hands every example computed inputs too (td_gc_inputs), so a
+ * backward that mishandles a fresh or an already written grad fails. */
 #ifndef TD_OP_TABLE_H
 #define TD_OP_TABLE_H
 

@@ -1,5 +1,7 @@
 /* The op table: every row is complete, every differentiable op passes
- * gradcheck, and gradcheck has teeth (a deliberately wrong backward fails). */
+ * gradcheck (with leaf and computed inputs), and gradcheck has teeth (a
+ * deliberately wrong backward fails, and so does one that mishandles a
+ * fresh or a shared gradient). */
 #include <string.h>
 
 #include "autograd/gradcheck.h"
@@ -19,6 +21,27 @@ static void wrong_sigmoid_backward(td_tape *t, td_node *n) {
     for (int64_t i = 0; i < n->out->value.size; i++) {
         td_real y = n->out->value.data[i];
         n->in[0]->grad.data[i] += n->out->grad.data[i] * y * (1 - y) * (td_real)1.01;
+    }
+}
+
+/* sigmoid's right derivative, written without regard to where its input's
+ * grad stands (sigmoid's row has fresh_grads): always added, so a fresh
+ * grad keeps its garbage and stays marked empty; or always assigned, so
+ * another op's contribution is lost. Leaf inputs cannot tell either from
+ * the real one; computed inputs must. */
+static void sigmoid_grad_always_added(td_tape *t, td_node *n) {
+    (void)t;
+    for (int64_t i = 0; i < n->out->value.size; i++) {
+        td_real y = n->out->value.data[i];
+        n->in[0]->grad.data[i] += n->out->grad.data[i] * y * (1 - y);
+    }
+}
+static void sigmoid_grad_always_assigned(td_tape *t, td_node *n) {
+    (void)t;
+    grad_take_fresh(n->in[0]);
+    for (int64_t i = 0; i < n->out->value.size; i++) {
+        td_real y = n->out->value.data[i];
+        n->in[0]->grad.data[i] = n->out->grad.data[i] * y * (1 - y);
     }
 }
 
@@ -62,7 +85,22 @@ int main(void) {
     CHECK(!r.pass, "a sigmoid backward 1%% off passed gradcheck (max_rel %.3g)", r.max_rel);
     td_ops[TD_OP_SIGMOID].backward = saved;
 
+    /* teeth for the computed inputs: each wrong way fails there, and only there */
+    td_ops[TD_OP_SIGMOID].backward = sigmoid_grad_always_added;
+    r = td_gradcheck_op(TD_OP_SIGMOID, td_gradcheck_tolerance(TD_OP_SIGMOID), 1, NULL, 0);
+    CHECK(!r.pass && r.failed_inputs == TD_GC_COMPUTED_FRESH,
+          "a sigmoid backward that adds into a fresh grad was not caught with computed inputs "
+          "(pass %d, failed with inputs %d)", r.pass, (int)r.failed_inputs);
+    td_ops[TD_OP_SIGMOID].backward = sigmoid_grad_always_assigned;
+    r = td_gradcheck_op(TD_OP_SIGMOID, td_gradcheck_tolerance(TD_OP_SIGMOID), 1, NULL, 0);
+    CHECK(!r.pass && r.failed_inputs == TD_GC_COMPUTED_SHARED,
+          "a sigmoid backward that overwrites another op's gradient was not caught with shared "
+          "computed inputs (pass %d, failed with inputs %d)", r.pass, (int)r.failed_inputs);
+    td_ops[TD_OP_SIGMOID].backward = saved;
+
     r = td_gradcheck_op(TD_OP_MUL, td_gradcheck_tolerance(TD_OP_MUL), 1, NULL, 0);
     CHECK(r.pass, "restored mul backward fails (max_rel %.3g)", r.max_rel);
+    r = td_gradcheck_op(TD_OP_SIGMOID, td_gradcheck_tolerance(TD_OP_SIGMOID), 1, NULL, 0);
+    CHECK(r.pass, "restored sigmoid backward fails (max_rel %.3g)", r.max_rel);
     return check_done("op_table");
 }

@@ -15,7 +15,8 @@
 static int usage(FILE *f, int status) {
     fprintf(f, "usage: gradcheck [--op NAME | --model KIND|all] [--list] [--seed N]\n"
                "Checks each differentiable op's backward against central finite differences\n"
-               "(double precision, several shapes including broadcasting ones); with --model\n"
+               "(double precision, several shapes including broadcasting ones; each with leaf\n"
+               "inputs, computed inputs, and computed inputs another op also uses); with --model\n"
                "the training loss of a small model of that kind (%s), built by the\n"
                "tinyad command line's row for it, for every parameter.\n", cli_model_kinds());
     return status;
@@ -119,9 +120,12 @@ int main(int argc, char **argv) {
         char shapes[1024];
         double tol = td_gradcheck_tolerance(op);
         td_gc_result r = td_gradcheck_op(op, tol, seed, shapes, sizeof shapes);
-        printf("%-16s %-4s max_abs %.2e max_rel %.2e tol %.0e  %lld derivatives  shapes %s\n",
+        static const char *const inputs[] = {"leaf inputs", "computed inputs",
+                                             "computed inputs another op also uses"};
+        printf("%-16s %-4s max_abs %.2e max_rel %.2e tol %.0e  %lld derivatives  shapes %s%s%s\n",
                td_ops[op].name, r.pass ? "ok" : "FAIL", r.max_abs, r.max_rel, tol,
-               (long long)r.n_checked, shapes);
+               (long long)r.n_checked, shapes, r.pass ? "" : "  failed with ",
+               r.pass ? "" : inputs[r.failed_inputs]);
         checked++;
         failed += !r.pass;
     }
