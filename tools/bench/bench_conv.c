@@ -14,7 +14,11 @@
  * td_gemm calls (shapes, chunks, transposes) replayed alone on the same
  * buffers. Figures are medians over R repetitions, wall clock and this
  * thread's CPU time (on a shared machine the CPU time is the steadier one
- * at 1 thread). */
+ * at 1 thread). "outside" is the time outside the GEMMs, forward +
+ * backward - gemm alone of the same repetition (wall), then the median:
+ * taken within a repetition, it drifts less with the host's speed than
+ * the difference of the medians, so it is the figure to compare when
+ * changing the non-GEMM kernels (im2col, col2im, gather, scatter). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,9 +150,11 @@ int main(int argc, char **argv) {
     td_rng_init(&r, 1);
     bufs B[N_LAYERS];
     for (int i = 0; i < N_LAYERS; i++) setup(&layers[i], batch, &B[i], &r);
-    /* [layer][0 fwd wall, 1 bwd wall, 2 gemm wall, 3 fwd cpu, 4 bwd cpu, 5 gemm cpu][rep] */
-    double *t = calloc((size_t)(N_LAYERS * 6 * reps), sizeof(double));
-#define T(l, k, rep) t[((l) * 6 + (k)) * reps + (rep)]
+    /* [layer][0 fwd wall, 1 bwd wall, 2 gemm wall, 3 fwd cpu, 4 bwd cpu, 5 gemm cpu,
+     * 6 outside the GEMMs: fwd + bwd - gemm, wall, of the same rep][rep] */
+    enum { NK = 7 };
+    double *t = calloc((size_t)(N_LAYERS * NK * reps), sizeof(double));
+#define T(l, k, rep) t[((l) * NK + (k)) * reps + (rep)]
     for (int rep = -1; rep < reps; rep++) /* rep -1 warms up */
         for (int i = 0; i < N_LAYERS; i++) {
             double w0 = bench_now(), c0 = cpu();
@@ -161,15 +167,16 @@ int main(int argc, char **argv) {
             if (rep < 0) continue;
             T(i, 0, rep) = w1 - w0, T(i, 1, rep) = w2 - w1, T(i, 2, rep) = w3 - w2;
             T(i, 3, rep) = c1 - c0, T(i, 4, rep) = c2 - c1, T(i, 5, rep) = c3 - c2;
+            T(i, 6, rep) = (w2 - w0) - (w3 - w2);
         }
     printf("batch %lld, %d thread(s), median of %d; ms (wall / this thread's CPU)\n",
            (long long)batch, threads, reps);
-    printf("%-34s %15s %15s %15s %8s %7s\n", "layer", "forward", "backward", "gemm alone",
-           "share", "GFLOP/s");
-    double sum[6] = {0}, total_macs = 0, fwd_macs = 0;
+    printf("%-34s %15s %15s %15s %8s %7s %8s\n", "layer", "forward", "backward", "gemm alone",
+           "share", "GFLOP/s", "outside");
+    double sum[NK] = {0}, total_macs = 0, fwd_macs = 0;
     for (int i = 0; i < N_LAYERS; i++) {
-        double med[6];
-        for (int k = 0; k < 6; k++) {
+        double med[NK];
+        for (int k = 0; k < NK; k++) {
             qsort(&T(i, k, 0), (size_t)reps, sizeof(double), bench_cmp_double);
             med[k] = 1e3 * T(i, k, reps / 2);
             sum[k] += med[k];
@@ -178,13 +185,13 @@ int main(int argc, char **argv) {
         const double m = macs(&B[i].g) * (2 + layers[i].input_grad);
         total_macs += m;
         fwd_macs += macs(&B[i].g);
-        printf("%-34s %7.2f/%7.2f %7.2f/%7.2f %7.2f/%7.2f %7.0f%% %7.1f\n", layers[i].name, med[0],
-               med[3], med[1], med[4], med[2], med[5], 100 * med[5] / (med[3] + med[4]),
-               2 * m / (1e6 * (med[0] + med[1])));
+        printf("%-34s %7.2f/%7.2f %7.2f/%7.2f %7.2f/%7.2f %7.0f%% %7.1f %8.2f\n", layers[i].name,
+               med[0], med[3], med[1], med[4], med[2], med[5], 100 * med[5] / (med[3] + med[4]),
+               2 * m / (1e6 * (med[0] + med[1])), med[6]);
     }
-    printf("%-34s %7.2f/%7.2f %7.2f/%7.2f %7.2f/%7.2f %7.0f%% %7.1f\n", "all five", sum[0], sum[3],
-           sum[1], sum[4], sum[2], sum[5], 100 * sum[5] / (sum[3] + sum[4]),
-           2 * total_macs / (1e6 * (sum[0] + sum[1])));
+    printf("%-34s %7.2f/%7.2f %7.2f/%7.2f %7.2f/%7.2f %7.0f%% %7.1f %8.2f\n", "all five", sum[0],
+           sum[3], sum[1], sum[4], sum[2], sum[5], 100 * sum[5] / (sum[3] + sum[4]),
+           2 * total_macs / (1e6 * (sum[0] + sum[1])), sum[6]);
     printf("%.3g GFLOP per forward+backward (%.2f M multiply-adds per image forward)\n",
            2 * total_macs / 1e9, fwd_macs / 1e6 / (double)batch);
     free(t);
