@@ -146,7 +146,7 @@ static void im2col_row(const td_conv_geom *g, const td_real *plane, int64_t i, i
 
 /* col [c*kh*kw, cn*oh*ow] for the cn images starting at img: row k = (c, i, j),
  * image m's pixels in columns m*oh*ow .. (m+1)*oh*ow. */
-static void im2col(const td_conv_geom *g, const td_real *img, int64_t cn, td_real *col) {
+void td_conv_im2col(const td_conv_geom *g, const td_real *img, int64_t cn, td_real *col) {
     const int64_t K = ckk(g), khw = g->kh * g->kw, P = cn * opix(g);
     PAR_FOR_IF(K * P > TD_PARALLEL_MIN, r, K * cn, {
         const int64_t k = r / cn, m = r % cn, c = k / khw, ij = k % khw;
@@ -181,8 +181,8 @@ static void col2im_plane(const td_conv_geom *g, const td_real *col, int64_t P, i
         for (int64_t q = 0; q < hw; q++) plane[q] += bias[c];
 }
 
-static void col2im(const td_conv_geom *g, const td_real *col, int64_t cn, int assign,
-                   const td_real *bias, td_real *img) {
+void td_conv_col2im(const td_conv_geom *g, const td_real *col, int64_t cn, int assign,
+                    const td_real *bias, td_real *img) {
     const int64_t P = cn * opix(g);
     PAR_FOR_IF(ckk(g) * P > TD_PARALLEL_MIN, r, cn * g->c, {
         col2im_plane(g, col, P, r / g->c, r % g->c, assign, bias, img + r * g->h * g->w);
@@ -221,7 +221,7 @@ void td_conv_forward(const td_conv_geom *g, const td_real *img, const td_real *w
     for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {
         const int64_t cn = min64(chunk, g->n - n0), P = cn * op;
         td_real *col = keep ? keep + n0 * K * op : scratch; /* chunk by chunk, as the backward reads it */
-        im2col(g, img + n0 * g->c * g->h * g->w, cn, col);
+        td_conv_im2col(g, img + n0 * g->c * g->h * g->w, cn, col);
         td_gemm(0, 0, g->o, P, K, 1, w, K, col, P, 0, G, P);
         scatter(g, G, cn, bias, 0, cols + n0 * g->o * op);
     }
@@ -239,12 +239,12 @@ static void conv2d_backward(const td_conv_geom *g, const td_real *img, const td_
         gather(g, dcols + n0 * g->o * op, cn, G);
         if (dw) {
             const td_real *c = kept ? kept + n0 * K * op : col;
-            if (!kept) im2col(g, img + n0 * g->c * g->h * g->w, cn, col);
+            if (!kept) td_conv_im2col(g, img + n0 * g->c * g->h * g->w, cn, col);
             td_conv_dw_gemm(g, G, c, P, n0 == 0, dw, t);
         }
         if (dimg) {
             td_gemm(1, 0, K, P, g->o, 1, w, K, G, P, 0, col, P); /* W^T G */
-            col2im(g, col, cn, assign, bias, dimg + n0 * g->c * g->h * g->w);
+            td_conv_col2im(g, col, cn, assign, bias, dimg + n0 * g->c * g->h * g->w);
         }
     }
     if (dw) dw_finish(g, t, dw);
@@ -272,7 +272,7 @@ void td_conv_transpose2d_backward(const td_conv_geom *g, const td_real *dimg, co
     td_real *col = scratch, *G = scratch + chunk * K * op, *t = G + chunk * g->o * op;
     for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {
         const int64_t cn = min64(chunk, g->n - n0), P = cn * op;
-        im2col(g, dimg + n0 * g->c * g->h * g->w, cn, col);
+        td_conv_im2col(g, dimg + n0 * g->c * g->h * g->w, cn, col);
         if (dcols) {
             td_gemm(0, 0, g->o, P, K, 1, w, K, col, P, 0, G, P); /* W col */
             scatter(g, G, cn, NULL, !assign, dcols + n0 * g->o * op);

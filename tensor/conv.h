@@ -70,6 +70,14 @@ void td_conv_transpose2d_backward(const td_conv_geom *g, const td_real *dimg, co
  * above add to dw after the last chunk. Exposed for bench_conv. */
 void td_conv_dw_gemm(const td_conv_geom *g, const td_real *G, const td_real *col, int64_t P,
                      int first, td_real *dw, td_real *t);
+/* The lowering's two copies for cn images of the batch, as the functions
+ * above use them: col [c*kh*kw, cn*oh*ow] = im2col(img) (row k = (c, i, j),
+ * image m in columns m*oh*ow ..), and img = (assign) or += its adjoint,
+ * + bias[c] when not NULL. Exposed for bench_conv --lowering. */
+void td_conv_im2col(const td_conv_geom *g, const td_real *img, int64_t cn, td_real *col);
+void td_conv_col2im(const td_conv_geom *g, const td_real *col, int64_t cn, int assign,
+                    const td_real *bias, td_real *img);
+
 /* db[ch] += sum of x[n, ch, :] over the batch and the plane of `plane`
  * values (the bias gradient of either side). */
 void td_conv_bias_grad(int64_t n, int64_t ch, int64_t plane, const td_real *x, td_real *db);

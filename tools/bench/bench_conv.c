@@ -1,7 +1,7 @@
 /* bench_conv: forward + backward time of the convolutions of the Keras VAE
  * example's encoder and decoder at batch 128, and how much of it is GEMM.
  *
- *   bench_conv [--threads N] [--reps R] [--batch B]
+ *   bench_conv [--threads N] [--reps R] [--batch B] [--lowering]
  *
  * Runs the kernels of tensor/conv.h as the ops call them (conv2d: forward,
  * then the input and weight gradients in one pass, and the bias gradient;
@@ -18,7 +18,12 @@
  * backward - gemm alone of the same repetition (wall), then the median:
  * taken within a repetition, it drifts less with the host's speed than
  * the difference of the medians, so it is the figure to compare when
- * changing the non-GEMM kernels (im2col, col2im, gather, scatter). */
+ * changing the non-GEMM kernels (im2col, col2im, gather, scatter).
+ *
+ * --lowering times instead the two copies alone, each over the whole
+ * batch chunk by chunk into the same scratch: im2col of the image side
+ * and col2im (assigning) back into it: the figure to watch when changing
+ * those two (tensor/conv.c), without the GEMMs' noise around them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,18 +135,69 @@ static void layer_gemms(const layer *l, bufs *B) {
     gemms(&B->g, 2, B);
 }
 
+/* im2col (kind 0) or col2im (1) of a layer's whole batch, chunk by chunk;
+ * the image side is x for conv2d, y for conv_transpose2d. */
+static void lower(const layer *l, bufs *B, int kind) {
+    const td_conv_geom *g = &B->g;
+    const int64_t chunk = td_conv_chunk(g), plane = g->c * g->h * g->w;
+    td_real *img = l->transpose ? B->y : B->x;
+    for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {
+        const int64_t cn = g->n - n0 < chunk ? g->n - n0 : chunk;
+        if (kind == 0) td_conv_im2col(g, img + n0 * plane, cn, B->scratch);
+        else td_conv_col2im(g, B->scratch, cn, 1, NULL, img + n0 * plane);
+    }
+}
+
+static int lowering_table(bufs *B, int64_t batch, int threads, int reps) {
+    double *t = calloc((size_t)(N_LAYERS * 2 * reps), sizeof(double));
+    for (int rep = -1; rep < reps; rep++)
+        for (int i = 0; i < N_LAYERS; i++)
+            for (int kind = 0; kind < 2; kind++) {
+                const double c0 = cpu();
+                lower(&layers[i], &B[i], kind);
+                if (rep >= 0) t[(i * 2 + kind) * reps + rep] = cpu() - c0;
+            }
+    printf("batch %lld, %d thread(s), median of %d; ms of this thread's CPU\n", (long long)batch,
+           threads, reps);
+    printf("%-34s %9s %9s %12s\n", "layer", "im2col", "col2im", "elements");
+    double sum[2] = {0};
+    for (int i = 0; i < N_LAYERS; i++) {
+        double med[2];
+        for (int kind = 0; kind < 2; kind++) {
+            qsort(&t[(i * 2 + kind) * reps], (size_t)reps, sizeof(double), bench_cmp_double);
+            med[kind] = 1e3 * t[(i * 2 + kind) * reps + reps / 2];
+            sum[kind] += med[kind];
+        }
+        const td_conv_geom *g = &B[i].g;
+        printf("%-34s %9.3f %9.3f %12lld\n", layers[i].name, med[0], med[1],
+               (long long)(g->n * g->c * g->kh * g->kw * g->oh * g->ow));
+    }
+    printf("%-34s %9.3f %9.3f\n", "all five", sum[0], sum[1]);
+    free(t);
+    return 0;
+}
+
 /* Multiply-adds of one pass (the forward; each gradient costs the same). */
 static double macs(const td_conv_geom *g) {
     return (double)g->n * g->o * g->oh * g->ow * g->c * g->kh * g->kw;
 }
 
 int main(int argc, char **argv) {
-    int threads = 1, reps = 7;
+    int threads = 1, reps = 7, lowering = 0;
     int64_t batch = 128;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--batch")) batch = atoll(argv[i + 1]);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--lowering")) lowering = 1;
+        else if (i + 1 < argc && !strcmp(argv[i], "--threads")) threads = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--reps")) reps = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--batch")) batch = atoll(argv[++i]);
+        else {
+            fprintf(stderr, "usage: bench_conv [--threads N] [--reps R] [--batch B] [--lowering]\n");
+            return 2;
+        }
+    }
+    if (threads < 1 || reps < 1 || batch < 1) {
+        fprintf(stderr, "bench_conv: --threads, --reps and --batch must be at least 1\n");
+        return 2;
     }
 #ifdef _OPENMP
     omp_set_num_threads(threads);
@@ -150,6 +206,7 @@ int main(int argc, char **argv) {
     td_rng_init(&r, 1);
     bufs B[N_LAYERS];
     for (int i = 0; i < N_LAYERS; i++) setup(&layers[i], batch, &B[i], &r);
+    if (lowering) return lowering_table(B, batch, threads, reps);
     /* [layer][0 fwd wall, 1 bwd wall, 2 gemm wall, 3 fwd cpu, 4 bwd cpu, 5 gemm cpu,
      * 6 outside the GEMMs: fwd + bwd - gemm, wall, of the same rep][rep] */
     enum { NK = 7 };
