@@ -148,31 +148,34 @@ static void lower(const layer *l, bufs *B, int kind) {
     }
 }
 
+/* [layer][im2col wall, col2im wall, im2col CPU, col2im CPU][rep], medians */
 static int lowering_table(bufs *B, int64_t batch, int threads, int reps) {
-    double *t = calloc((size_t)(N_LAYERS * 2 * reps), sizeof(double));
+    double *t = calloc((size_t)(N_LAYERS * 4 * reps), sizeof(double));
+#define TL(l, k, rep) t[((l) * 4 + (k)) * reps + (rep)]
     for (int rep = -1; rep < reps; rep++)
         for (int i = 0; i < N_LAYERS; i++)
             for (int kind = 0; kind < 2; kind++) {
-                const double c0 = cpu();
+                const double w0 = bench_now(), c0 = cpu();
                 lower(&layers[i], &B[i], kind);
-                if (rep >= 0) t[(i * 2 + kind) * reps + rep] = cpu() - c0;
+                if (rep >= 0) TL(i, kind, rep) = bench_now() - w0, TL(i, 2 + kind, rep) = cpu() - c0;
             }
-    printf("batch %lld, %d thread(s), median of %d; ms of this thread's CPU\n", (long long)batch,
-           threads, reps);
-    printf("%-34s %9s %9s %12s\n", "layer", "im2col", "col2im", "elements");
-    double sum[2] = {0};
+    printf("batch %lld, %d thread(s), median of %d; ms (wall / this thread's CPU)\n",
+           (long long)batch, threads, reps);
+    printf("%-34s %15s %15s %12s\n", "layer", "im2col", "col2im", "elements");
+    double sum[4] = {0};
     for (int i = 0; i < N_LAYERS; i++) {
-        double med[2];
-        for (int kind = 0; kind < 2; kind++) {
-            qsort(&t[(i * 2 + kind) * reps], (size_t)reps, sizeof(double), bench_cmp_double);
-            med[kind] = 1e3 * t[(i * 2 + kind) * reps + reps / 2];
-            sum[kind] += med[kind];
+        double med[4];
+        for (int k = 0; k < 4; k++) {
+            qsort(&TL(i, k, 0), (size_t)reps, sizeof(double), bench_cmp_double);
+            med[k] = 1e3 * TL(i, k, reps / 2);
+            sum[k] += med[k];
         }
         const td_conv_geom *g = &B[i].g;
-        printf("%-34s %9.3f %9.3f %12lld\n", layers[i].name, med[0], med[1],
-               (long long)(g->n * g->c * g->kh * g->kw * g->oh * g->ow));
+        printf("%-34s %7.3f/%7.3f %7.3f/%7.3f %12lld\n", layers[i].name, med[0], med[2], med[1],
+               med[3], (long long)(g->n * g->c * g->kh * g->kw * g->oh * g->ow));
     }
-    printf("%-34s %9.3f %9.3f\n", "all five", sum[0], sum[1]);
+    printf("%-34s %7.3f/%7.3f %7.3f/%7.3f\n", "all five", sum[0], sum[2], sum[1], sum[3]);
+#undef TL
     free(t);
     return 0;
 }
