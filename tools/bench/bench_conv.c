@@ -94,6 +94,11 @@ static void setup(const layer *l, int64_t batch, bufs *B, td_rng *r) {
     B->keep = l->transpose ? NULL : filled(td_conv_keep_size(g), r);
 }
 
+static void bufs_free(bufs *B) {
+    td_real *all[] = {B->x, B->y, B->w, B->b, B->dx, B->dy, B->dw, B->db, B->scratch, B->keep};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) td_free(all[i]);
+}
+
 static void forward(const layer *l, bufs *B) {
     const td_conv_geom *g = &B->g;
     if (!l->transpose) {
@@ -135,6 +140,12 @@ static void layer_gemms(const layer *l, bufs *B) {
     gemms(&B->g, 2, B);
 }
 
+/* The median of n timings in seconds, in ms (sorts them). */
+static double median_ms(double *v, int n) {
+    qsort(v, (size_t)n, sizeof(double), bench_cmp_double);
+    return 1e3 * v[n / 2];
+}
+
 /* im2col (kind 0) or col2im (1) of a layer's whole batch, chunk by chunk;
  * the image side is x for conv2d, y for conv_transpose2d. */
 static void lower(const layer *l, bufs *B, int kind) {
@@ -149,7 +160,7 @@ static void lower(const layer *l, bufs *B, int kind) {
 }
 
 /* [layer][im2col wall, col2im wall, im2col CPU, col2im CPU][rep], medians */
-static int lowering_table(bufs *B, int64_t batch, int threads, int reps) {
+static void lowering_table(bufs *B, int64_t batch, int threads, int reps) {
     double *t = calloc((size_t)(N_LAYERS * 4 * reps), sizeof(double));
 #define TL(l, k, rep) t[((l) * 4 + (k)) * reps + (rep)]
     for (int rep = -1; rep < reps; rep++)
@@ -165,11 +176,7 @@ static int lowering_table(bufs *B, int64_t batch, int threads, int reps) {
     double sum[4] = {0};
     for (int i = 0; i < N_LAYERS; i++) {
         double med[4];
-        for (int k = 0; k < 4; k++) {
-            qsort(&TL(i, k, 0), (size_t)reps, sizeof(double), bench_cmp_double);
-            med[k] = 1e3 * TL(i, k, reps / 2);
-            sum[k] += med[k];
-        }
+        for (int k = 0; k < 4; k++) sum[k] += med[k] = median_ms(&TL(i, k, 0), reps);
         const td_conv_geom *g = &B[i].g;
         printf("%-34s %7.3f/%7.3f %7.3f/%7.3f %12lld\n", layers[i].name, med[0], med[2], med[1],
                med[3], (long long)(g->n * g->c * g->kh * g->kw * g->oh * g->ow));
@@ -177,7 +184,6 @@ static int lowering_table(bufs *B, int64_t batch, int threads, int reps) {
     printf("%-34s %7.3f/%7.3f %7.3f/%7.3f\n", "all five", sum[0], sum[2], sum[1], sum[3]);
 #undef TL
     free(t);
-    return 0;
 }
 
 /* Multiply-adds of one pass (the forward; each gradient costs the same). */
@@ -209,7 +215,11 @@ int main(int argc, char **argv) {
     td_rng_init(&r, 1);
     bufs B[N_LAYERS];
     for (int i = 0; i < N_LAYERS; i++) setup(&layers[i], batch, &B[i], &r);
-    if (lowering) return lowering_table(B, batch, threads, reps);
+    if (lowering) {
+        lowering_table(B, batch, threads, reps);
+        for (int i = 0; i < N_LAYERS; i++) bufs_free(&B[i]);
+        return 0;
+    }
     /* [layer][0 fwd wall, 1 bwd wall, 2 gemm wall, 3 fwd cpu, 4 bwd cpu, 5 gemm cpu,
      * 6 outside the GEMMs: fwd + bwd - gemm, wall, of the same rep][rep] */
     enum { NK = 7 };
@@ -236,11 +246,7 @@ int main(int argc, char **argv) {
     double sum[NK] = {0}, total_macs = 0, fwd_macs = 0;
     for (int i = 0; i < N_LAYERS; i++) {
         double med[NK];
-        for (int k = 0; k < NK; k++) {
-            qsort(&T(i, k, 0), (size_t)reps, sizeof(double), bench_cmp_double);
-            med[k] = 1e3 * T(i, k, reps / 2);
-            sum[k] += med[k];
-        }
+        for (int k = 0; k < NK; k++) sum[k] += med[k] = median_ms(&T(i, k, 0), reps);
         /* forward, weight gradient and (but for the first) input gradient */
         const double m = macs(&B[i].g) * (2 + layers[i].input_grad);
         total_macs += m;
@@ -254,6 +260,7 @@ int main(int argc, char **argv) {
            2 * total_macs / (1e6 * (sum[0] + sum[1])), sum[6]);
     printf("%.3g GFLOP per forward+backward (%.2f M multiply-adds per image forward)\n",
            2 * total_macs / 1e9, fwd_macs / 1e6 / (double)batch);
+    for (int i = 0; i < N_LAYERS; i++) bufs_free(&B[i]);
     free(t);
     return 0;
 }
