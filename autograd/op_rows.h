@@ -16,7 +16,7 @@ void td_op_shape_fail(int op, const td_var *a, const td_var *b, const char *why)
 #define TD_OP_ROW_DECL(name)                         \
     void td_op_##name##_backward(td_tape *t, td_node *n); \
     td_var *td_op_##name##_example(td_tape *t, td_gc *g, int variant);
-#define TD_OP_ROW(id, name) [id] = {#name, 1, td_op_##name##_backward, td_op_##name##_example},
+#define TD_OP_ROW(id, name) [id] = {#name, 1, td_op_##name##_backward, td_op_##name##_example, 0},
 /* A row whose backward assigns to fresh input grads (op_table.h). */
 #define TD_OP_ROW_FRESH(id, name) \
     [id] = {#name, 1, td_op_##name##_backward, td_op_##name##_example, 1},

@@ -59,9 +59,8 @@ static inline void block(uint64_t seed, uint64_t b, uint32_t out[4]) {
     philox(ctr, key, out);
 }
 
-/* Uniforms in [0, 1): the top 24 bits fill a float mantissa exactly, two
- * words give 53 bits for a double. */
-static inline float u24(uint32_t w) { return (float)(w >> 8) * 0x1p-24f; }
+/* Uniforms in [0, 1): two words give 53 bits for a double, and (below, in
+ * the float build) the top 24 bits fill a float mantissa exactly. */
 static inline uint64_t bits53(uint32_t hi, uint32_t lo) {
     return ((uint64_t)hi << 21) | (lo >> 11);
 }
@@ -72,6 +71,7 @@ static inline double u53(uint32_t hi, uint32_t lo) { return (double)bits53(hi, l
 /* Uniform number j (0 or 1) of a block. */
 #define BLOCK_UNIFORM(w, j) ((td_real)u53((w)[2 * (j)], (w)[2 * (j) + 1]))
 #else
+static inline float u24(uint32_t w) { return (float)(w >> 8) * 0x1p-24f; }
 #define PER_BLOCK 4
 #define BLOCK_UNIFORM(w, j) ((td_real)u24((w)[j]))
 #endif

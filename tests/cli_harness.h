@@ -25,7 +25,9 @@
 
 /* Paths and command lines are built with snprintf into fixed buffers that
  * are ample for the test's own directories. */
+#if defined(__GNUC__) && !defined(__clang__) /* a GCC-only warning */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 #include "nn/checkpoint.h"
 #include "tensor/io.h"
 
