@@ -157,10 +157,13 @@ td_var *td_logsumexp_axis(td_tape *t, td_var *a, int axis);
 
 /* Shape ops. reshape is a view of the value (no copy). slice_cols copies
  * columns [start, start+count) of a 2-D var; concat_cols joins two 2-D vars
- * with the same number of rows. */
+ * with the same number of rows; transpose turns a 2-D [r, c] into [c, r]
+ * (a copy: with reshape, it moves a batch of images between [N, C*H*W]
+ * and the convolutions' CHWN layout, [C*H*W, N]). */
 td_var *td_reshape(td_tape *t, td_var *a, td_shape s);
 td_var *td_slice_cols(td_tape *t, td_var *a, int64_t start, int64_t count);
 td_var *td_concat_cols(td_tape *t, td_var *a, td_var *b);
+td_var *td_transpose(td_tape *t, td_var *a);
 
 /* Binary cross-entropy with logits, elementwise:
  * softplus(x) - target * x = -[t log sigmoid(x) + (1-t) log(1-sigmoid(x))],

@@ -446,6 +446,29 @@ static td_var *reshape_example(td_tape *t, td_gc *g, int v) {
     return v ? NULL : td_reshape(t, td_gc_input(g, t, TD_SHAPE(3, 4), TD_GC_ANY, 1), TD_SHAPE(2, 6));
 }
 
+td_var *td_transpose(td_tape *t, td_var *a) {
+    require_2d(TD_OP_TRANSPOSE, a);
+    const int64_t r = td_dim(a, 0), c = td_dim(a, 1);
+    td_var *out = td_tape_new_var(t, TD_SHAPE(c, r), op_name(TD_OP_TRANSPOSE), a, NULL, NULL);
+    td_k_transpose(a->value.data, r, c, NULL, 1, 0, out->value.data);
+    td_tape_record(t, TD_OP_TRANSPOSE, out, 1, a, NULL, NULL);
+    return out;
+}
+/* da (=, when fresh, or +=) dy^T */
+static void transpose_backward(td_tape *t, td_node *n) {
+    (void)t;
+    td_var *a = n->in[0];
+    const int assign = grad_take_fresh(a);
+    td_k_transpose(n->out->grad.data, td_dim(n->out, 0), td_dim(n->out, 1), NULL, 1, !assign,
+                   a->grad.data);
+}
+/* odd sizes, and one past the 8 x 8 blocks both ways */
+static td_var *transpose_example(td_tape *t, td_gc *g, int v) {
+    static const int64_t sizes[][2] = {{3, 5}, {17, 9}, {1, 4}};
+    if (v >= 3) return NULL;
+    return td_transpose(t, td_gc_input(g, t, TD_SHAPE(sizes[v][0], sizes[v][1]), TD_GC_ANY, 1));
+}
+
 td_var *td_slice_cols(td_tape *t, td_var *a, int64_t start, int64_t count) {
     require_2d(TD_OP_SLICE_COLS, a);
     if (start < 0 || count < 0 || start + count > td_dim(a, 1))
@@ -678,7 +701,7 @@ static td_var *reparam_example(td_tape *t, td_gc *g, int v) {
  * adding an id there stops the build here until its row is written below
  * and the count raised with it. test_op_table then checks at run time that
  * every id has a filled-in row and that no two rows share a name. */
-_Static_assert(TD_OP_COUNT == 40, "a new td_op_id needs its row in td_ops[] below; add the row, "
+_Static_assert(TD_OP_COUNT == 41, "a new td_op_id needs its row in td_ops[] below; add the row, "
                                   "then raise this count to TD_OP_COUNT");
 
 td_op_info td_ops[TD_OP_COUNT] = {
@@ -710,6 +733,7 @@ td_op_info td_ops[TD_OP_COUNT] = {
     [TD_OP_RESHAPE] = {"reshape", 1, reshape_backward, reshape_example, 0},
     [TD_OP_SLICE_COLS] = {"slice_cols", 1, slice_cols_backward, slice_cols_example, 0},
     [TD_OP_CONCAT_COLS] = {"concat_cols", 1, concat_cols_backward, concat_cols_example, 0},
+    [TD_OP_TRANSPOSE] = {"transpose", 1, transpose_backward, transpose_example, 1},
     [TD_OP_BCE_LOGITS] = {"bce_logits", 1, bce_logits_backward, bce_logits_example, 1},
     [TD_OP_BCE_LOGITS_ROWS] = {"bce_logits_rows", 1, bce_logits_backward, bce_logits_rows_example, 1},
     [TD_OP_RANDN] = {"randn", 0, NULL, NULL, 0},

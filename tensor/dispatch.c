@@ -161,6 +161,10 @@ void td_k_zero(td_real *x, int64_t n) { td_kernels->td_k_zero(x, n); }
 void td_k_fill_rows(td_real *out, const td_real *row, int64_t rows, int64_t cols) {
     td_kernels->td_k_fill_rows(out, row, rows, cols);
 }
+void td_k_transpose(const td_real *src, int64_t rows, int64_t cols, const td_real *add,
+                    int64_t group, int accumulate, td_real *dst) {
+    td_kernels->td_k_transpose(src, rows, cols, add, group, accumulate, dst);
+}
 void td_k_sgd_update(td_real *p, const td_real *g, td_real *buf, int64_t n, td_sgd_coef c) {
     td_kernels->td_k_sgd_update(p, g, buf, n, c);
 }

@@ -574,6 +574,97 @@ void TD_ISA_FN(td_k_fill_rows)(td_real *out, const td_real *row, int64_t rows, i
         memcpy(out + r * cols, row, (size_t)cols * sizeof(td_real)););
 }
 
+/* ---- transpose ---------------------------------------------------------------
+ * dst tiles of TILE x TILE (4 KB of float each side, in L1), the tiles in
+ * row-major order of dst split among the threads; inside a tile, VB x VB
+ * blocks transposed in registers where whole, element by element at the
+ * edges. Every dst element is written once, by the same expression in
+ * every path but the register shuffles, so threads change nothing. */
+#if !defined(TD_DOUBLE) && defined(__AVX__)
+#include <immintrin.h>
+#define TR_VB 8
+#elif !defined(TD_DOUBLE) && defined(__SSE2__)
+#include <emmintrin.h>
+#define TR_VB 4
+#else
+#define TR_VB 1
+#endif
+#define TR_TILE 32
+
+/* the VB x VB block at s (row stride ls) into d (row stride ld), transposed */
+static inline void tr_block(const td_real *s, int64_t ls, td_real *d, int64_t ld, const td_real *a,
+                            int acc) {
+#if TR_VB == 8
+    __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ls), r2 = _mm256_loadu_ps(s + 2 * ls),
+           r3 = _mm256_loadu_ps(s + 3 * ls), r4 = _mm256_loadu_ps(s + 4 * ls),
+           r5 = _mm256_loadu_ps(s + 5 * ls), r6 = _mm256_loadu_ps(s + 6 * ls),
+           r7 = _mm256_loadu_ps(s + 7 * ls);
+    /* pairs of rows interleaved, then pairs of pairs, then 128-bit halves */
+    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1),
+                 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3),
+                 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+                 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+                 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+                 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+                 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    __m256 o[8] = {_mm256_permute2f128_ps(u0, u4, 0x20), _mm256_permute2f128_ps(u1, u5, 0x20),
+                   _mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
+                   _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
+                   _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31)};
+    const __m256 av = a ? _mm256_loadu_ps(a) : _mm256_setzero_ps();
+    for (int u = 0; u < 8; u++) {
+        if (a) o[u] = _mm256_add_ps(o[u], av);
+        if (acc) o[u] = _mm256_add_ps(_mm256_loadu_ps(d + u * ld), o[u]);
+        _mm256_storeu_ps(d + u * ld, o[u]);
+    }
+#elif TR_VB == 4
+    __m128 o[4] = {_mm_loadu_ps(s), _mm_loadu_ps(s + ls), _mm_loadu_ps(s + 2 * ls),
+                   _mm_loadu_ps(s + 3 * ls)};
+    _MM_TRANSPOSE4_PS(o[0], o[1], o[2], o[3]);
+    const __m128 av = a ? _mm_loadu_ps(a) : _mm_setzero_ps();
+    for (int u = 0; u < 4; u++) {
+        if (a) o[u] = _mm_add_ps(o[u], av);
+        if (acc) o[u] = _mm_add_ps(_mm_loadu_ps(d + u * ld), o[u]);
+        _mm_storeu_ps(d + u * ld, o[u]);
+    }
+#else
+    const td_real v = a ? *s + *a : *s;
+    *d = acc ? *d + v : v;
+    (void)ls, (void)ld;
+#endif
+}
+
+void TD_ISA_FN(td_k_transpose)(const td_real *src, int64_t rows, int64_t cols, const td_real *add,
+                               int64_t group, int accumulate, td_real *dst) {
+    const int64_t ti = (rows + TR_TILE - 1) / TR_TILE, tj = (cols + TR_TILE - 1) / TR_TILE;
+    PAR_FOR_IF(rows * cols > TD_PARALLEL_MIN, t, ti * tj, {
+        /* tile (j0, i0) of dst: its rows j0.., columns i0.. */
+        const int64_t j0 = t / ti * TR_TILE, i0 = t % ti * TR_TILE;
+        const int64_t j1 = min64(j0 + TR_TILE, cols), i1 = min64(i0 + TR_TILE, rows);
+        td_real a[TR_TILE]; /* add[] for this tile's rows of src */
+        if (add)
+            for (int64_t i = i0; i < i1; i++) a[i - i0] = add[i / group];
+        int64_t i = i0;
+        for (; i + TR_VB <= i1; i += TR_VB) {
+            int64_t j = j0;
+            for (; j + TR_VB <= j1; j += TR_VB)
+                tr_block(src + i * cols + j, cols, dst + j * rows + i, rows, add ? a + (i - i0) : NULL,
+                         accumulate);
+            for (; j < j1; j++)
+                for (int64_t u = i; u < i + TR_VB; u++) {
+                    const td_real v = add ? src[u * cols + j] + a[u - i0] : src[u * cols + j];
+                    dst[j * rows + u] = accumulate ? dst[j * rows + u] + v : v;
+                }
+        }
+        for (; i < i1; i++)
+            for (int64_t j = j0; j < j1; j++) {
+                const td_real v = add ? src[i * cols + j] + a[i - i0] : src[i * cols + j];
+                dst[j * rows + i] = accumulate ? dst[j * rows + i] + v : v;
+            }
+    });
+}
+
 /* ---- optimizer updates ---------------------------------------------------
  * One fused loop over the contiguous parameter, gradient and moment blocks;
  * elementwise, so the thread split cannot change a bit (PAR_FOR gives each

@@ -92,6 +92,16 @@ void td_k_zero(td_real *x, int64_t n);
  * 1-thread VAE step and twice that share at 2 threads). */
 void td_k_fill_rows(td_real *out, const td_real *row, int64_t rows, int64_t cols);
 
+/* dst[j*rows + i] = src[i*cols + j] (+ add[i / group] when add is not
+ * NULL) for i < rows, j < cols: the rows x cols matrix src transposed;
+ * accumulate: dst += that instead. add holds one value per group of
+ * consecutive rows of src (a bias per channel of group pixels). The
+ * convolutions' change of layout, NCHW <-> [C, H, W, N] (tensor/conv.c):
+ * in 8 x 8 (AVX) or 4 x 4 (SSE2) blocks in registers, in parallel over
+ * tiles of dst, so the result does not depend on the thread count. */
+void td_k_transpose(const td_real *src, int64_t rows, int64_t cols, const td_real *add,
+                    int64_t group, int accumulate, td_real *dst);
+
 /* The optimizer updates over n contiguous parameters p with gradients g
  * (PyTorch's equations; nn/optim.c derives the coefficients):
  *   SGD:  d = g + wd p; with momentum: buf = mu buf + d, d = nesterov ?

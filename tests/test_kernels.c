@@ -510,6 +510,43 @@ static void test_copy_finite(void) {
     td_tensor_release(&src), td_tensor_release(&dst), td_tensor_release(&big);
 }
 
+/* td_k_transpose against the plain loop: exact (a copy, plus one add of
+ * the row's value and one of the old dst), at sizes below, at and past
+ * the 4 x 4 and 8 x 8 blocks and the 32 x 32 tiles, in every mode; and
+ * the same bits for 1 and 2 threads past the parallel threshold. */
+static void test_transpose(void) {
+    static const int64_t sizes[][2] = {{1, 1}, {3, 5}, {8, 8}, {9, 17}, {33, 31}, {128, 49}, {300, 200}};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (int mode = 0; mode < 4; mode++) { /* bit 0: add per group of rows; bit 1: accumulate */
+            const int64_t r = sizes[si][0], c = sizes[si][1], group = 3;
+            const int with_add = mode & 1, acc = mode >> 1;
+            td_tensor src = rand_tensor(TD_SHAPE(r, c)), dst = rand_tensor(TD_SHAPE(c, r));
+            td_tensor add = rand_tensor(TD_SHAPE((r + group - 1) / group)), want = td_tensor_clone(&dst);
+            for (int64_t i = 0; i < r; i++)
+                for (int64_t j = 0; j < c; j++) {
+                    const td_real v = with_add ? src.data[i * c + j] + add.data[i / group] : src.data[i * c + j];
+                    want.data[j * r + i] = acc ? want.data[j * r + i] + v : v;
+                }
+            td_k_transpose(src.data, r, c, with_add ? add.data : NULL, group, acc, dst.data);
+            CHECK(!memcmp(dst.data, want.data, sizeof(td_real) * (size_t)dst.size),
+                  "transpose %lld x %lld, add %d, accumulate %d: not the plain loop's result",
+                  (long long)r, (long long)c, with_add, acc);
+            td_tensor_release(&src), td_tensor_release(&dst), td_tensor_release(&add), td_tensor_release(&want);
+        }
+#ifdef _OPENMP
+    const int saved = omp_get_max_threads();
+    td_tensor src = rand_tensor(TD_SHAPE(130, 2001)), add = rand_tensor(TD_SHAPE(130));
+    td_tensor d[2] = {td_tensor_zeros(TD_SHAPE(2001, 130)), td_tensor_zeros(TD_SHAPE(2001, 130))};
+    for (int th = 0; th < 2; th++) {
+        omp_set_num_threads(th + 1);
+        td_k_transpose(src.data, 130, 2001, add.data, 1, 1, d[th].data);
+    }
+    omp_set_num_threads(saved);
+    CHECK(!memcmp(d[0].data, d[1].data, sizeof(td_real) * (size_t)d[0].size), "transpose: 1 and 2 threads differ");
+    td_tensor_release(&src), td_tensor_release(&add), td_tensor_release(&d[0]), td_tensor_release(&d[1]);
+#endif
+}
+
 /* Results must not depend on the thread count. */
 static void test_threads(void) {
 #ifdef _OPENMP
@@ -555,6 +592,7 @@ int main(void) {
     test_bce();
     test_reductions();
     test_copy_finite();
+    test_transpose();
     test_threads();
     return check_done("kernels");
 }
