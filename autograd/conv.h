@@ -19,11 +19,18 @@ typedef struct td_conv_spec {
     int64_t stride_h, stride_w; /* >= 1 */
     int64_t pad_h, pad_w;       /* >= 0 */
     int64_t out_pad_h, out_pad_w;
+    /* 0: x and the output are NCHW. 1: both are [C, H, W, N] ("CHWN", the
+     * batch innermost), the layout the kernels compute in: a model that
+     * keeps its images in it from one convolution to the next (ReLU and
+     * the other elementwise ops do not care) skips two transposes per op.
+     * td_transpose and td_reshape move a [N, C*H*W] matrix into it and
+     * back. The weights are the same in both. */
+    int chwn;
 } td_conv_spec;
 
-/* The same stride, padding and output padding in both dimensions. */
+/* The same stride, padding and output padding in both dimensions, NCHW. */
 static inline td_conv_spec td_conv_square(int64_t stride, int64_t pad, int64_t out_pad) {
-    return (td_conv_spec){stride, stride, pad, pad, out_pad, out_pad};
+    return (td_conv_spec){stride, stride, pad, pad, out_pad, out_pad, 0};
 }
 
 /* Cross-correlation, as PyTorch's Conv2d: x [N, C, H, W], w [O, C, KH, KW],

@@ -44,7 +44,7 @@ typedef struct td_node {
     td_var *in[TD_MAX_INPUTS];
     td_var *out;
     double scalar, scalar2;          /* op parameters: the s of add_scalar etc.; clamp's lo, hi */
-    int64_t iparam[2];               /* op parameters: axis, transposes, slice start */
+    int64_t iparam[3];               /* op parameters: axis, transposes, slice start */
     td_tensor saved;                 /* what backward needs beyond in/out values */
 } td_node;
 

@@ -12,7 +12,7 @@
 #include "op_rows.h"
 
 #define NEEDS(v) ((v) && (v)->requires_grad)
-#define KEEP_MAX ((int64_t)1 << 23) /* elements of a conv2d's im2col kept for its backward */
+#define KEEP_MAX ((int64_t)1 << 23) /* elements of a conv2d's input kept in CHWN for its backward */
 
 void td_op_shape_fail(int op, const td_var *a, const td_var *b, const char *why) {
     char sa[64], sb[64];
@@ -21,26 +21,50 @@ void td_op_shape_fail(int op, const td_var *a, const td_var *b, const char *why)
                 b ? td_shape_str(b->value.shape, sb, sizeof sb) : "-");
 }
 
-/* Stride and padding ride in the node's two integer parameters (high and
- * low 32 bits); the output padding follows from the shapes. */
+/* Stride and padding ride in the node's first two integer parameters
+ * (high and low 32 bits), the layout in the third; the output padding
+ * follows from the shapes. */
 static void spec_store(td_node *n, td_conv_spec s) {
     if (!n) return;
     n->iparam[0] = s.stride_h << 32 | s.stride_w;
     n->iparam[1] = s.pad_h << 32 | s.pad_w;
+    n->iparam[2] = s.chwn;
 }
 static td_conv_spec spec_load(const td_node *n) {
     const int64_t lo = 0xffffffff;
     return (td_conv_spec){n->iparam[0] >> 32, n->iparam[0] & lo, n->iparam[1] >> 32,
-                          n->iparam[1] & lo, 0, 0};
+                          n->iparam[1] & lo, 0, 0, (int)n->iparam[2]};
 }
 
-/* image [N, C, H, W] and columns [N, O, OH, OW] with a [O, C, KH, KW]-shaped
- * weight (conv2d: x, y, w; the transpose: y, x, w with O = C_in). */
+/* A 4-D tensor's batch, channels, height and width in either layout, and
+ * the shape of given ones. */
+typedef struct dims4 {
+    int64_t n, c, h, w;
+} dims4;
+static dims4 dims_of(td_shape s, int chwn) {
+    return chwn ? (dims4){s.d[3], s.d[0], s.d[1], s.d[2]} : (dims4){s.d[0], s.d[1], s.d[2], s.d[3]};
+}
+static td_shape shape_of(dims4 d, int chwn) {
+    return chwn ? TD_SHAPE(d.c, d.h, d.w, d.n) : TD_SHAPE(d.n, d.c, d.h, d.w);
+}
+
+/* image [N, C, H, W] and columns [N, O, OH, OW] (or both CHWN) with a
+ * [O, C, KH, KW]-shaped weight (conv2d: x, y, w; the transpose: y, x, w
+ * with O = C_in). */
 static td_conv_geom geom(td_shape img, td_shape cols, td_shape w, td_conv_spec s) {
-    return (td_conv_geom){.n = img.d[0], .c = img.d[1], .h = img.d[2], .w = img.d[3],
-                          .o = cols.d[1], .oh = cols.d[2], .ow = cols.d[3],
+    const dims4 i = dims_of(img, s.chwn), c = dims_of(cols, s.chwn);
+    return (td_conv_geom){.n = i.n, .c = i.c, .h = i.h, .w = i.w, .o = c.c, .oh = c.h, .ow = c.w,
                           .kh = w.d[2], .kw = w.d[3], .sh = s.stride_h, .sw = s.stride_w,
-                          .ph = s.pad_h, .pw = s.pad_w};
+                          .ph = s.pad_h, .pw = s.pad_w, .chwn = s.chwn};
+}
+
+/* db += dy summed over everything but its channels (the bias gradient) */
+static void bias_grad(const td_conv_geom *g, int image_side, const td_real *dy, td_real *db) {
+    const int64_t ch = image_side ? g->c : g->o, plane = image_side ? g->h * g->w : g->oh * g->ow;
+    if (g->chwn)
+        td_conv_bias_grad(1, ch, plane * g->n, dy, db);
+    else
+        td_conv_bias_grad(g->n, ch, plane, dy, db);
 }
 
 /* What both ops check: 4-D x and w, w's dimension in_dim matching x's
@@ -48,9 +72,11 @@ static td_conv_geom geom(td_shape img, td_shape cols, td_shape w, td_conv_spec s
  * paddings in range. */
 static void check_common(int op, const td_var *x, const td_var *w, const td_var *b, int in_dim,
                          int out_dim, td_conv_spec s) {
-    if (x->value.shape.ndim != 4) td_op_shape_fail(op, x, w, "x must be [N, C, H, W]");
+    if (s.chwn != 0 && s.chwn != 1) td_op_shape_fail(op, x, w, "the layout flag chwn must be 0 or 1");
+    if (x->value.shape.ndim != 4)
+        td_op_shape_fail(op, x, w, s.chwn ? "x must be [C, H, W, N]" : "x must be [N, C, H, W]");
     if (w->value.shape.ndim != 4) td_op_shape_fail(op, x, w, "w must be 4-D");
-    if (w->value.shape.d[in_dim] != x->value.shape.d[1])
+    if (w->value.shape.d[in_dim] != dims_of(x->value.shape, s.chwn).c)
         td_op_shape_fail(op, x, w, in_dim ? "w must be [O, C, KH, KW] with x's C"
                                           : "w must be [C_in, C_out, KH, KW] with x's C_in");
     if (b && b->value.size != w->value.shape.d[out_dim])
@@ -74,18 +100,22 @@ td_var *td_conv2d_spec(td_tape *t, td_var *x, td_var *w, td_var *b, td_conv_spec
     const int op = TD_OP_CONV2D;
     check_common(op, x, w, b, 1, 0, s);
     const td_shape xs = x->value.shape, ws = w->value.shape;
+    const dims4 xd = dims_of(xs, s.chwn);
     if (s.out_pad_h || s.out_pad_w) td_op_shape_fail(op, x, w, "output padding is for conv_transpose2d");
-    if (xs.d[2] + 2 * s.pad_h < ws.d[2] || xs.d[3] + 2 * s.pad_w < ws.d[3])
+    if (xd.h + 2 * s.pad_h < ws.d[2] || xd.w + 2 * s.pad_w < ws.d[3])
         td_op_shape_fail(op, x, w, "the kernel is larger than the padded image");
-    const td_shape ys = TD_SHAPE(xs.d[0], ws.d[0], (xs.d[2] + 2 * s.pad_h - ws.d[2]) / s.stride_h + 1,
-                                 (xs.d[3] + 2 * s.pad_w - ws.d[3]) / s.stride_w + 1);
+    const dims4 yd = {xd.n, ws.d[0], (xd.h + 2 * s.pad_h - ws.d[2]) / s.stride_h + 1,
+                      (xd.w + 2 * s.pad_w - ws.d[3]) / s.stride_w + 1};
+    const td_shape ys = shape_of(yd, s.chwn);
     td_var *out = td_tape_new_var(t, ys, td_ops[op].name, x, w, b);
     const td_conv_geom g = geom(xs, ys, ws, s);
-    /* The weight gradient needs im2col(x) again: kept from here (in the
-     * arena until the tape's reset) when it is at most KEEP_MAX elements
-     * (7 MB for the VAE's second conv at batch 128), else computed again. */
+    /* The weight gradient needs an NCHW x in the lowering's CHWN layout
+     * again: kept from here (in the arena until the tape's reset) when it
+     * is at most KEEP_MAX elements (3 MB for a 32 x 14 x 14 input at batch
+     * 128), else transposed again. A CHWN x is read where it is. */
     td_tensor keep = {0};
-    if (out->requires_grad && NEEDS(w) && td_conv_keep_size(&g) <= KEEP_MAX)
+    if (out->requires_grad && NEEDS(w) && td_conv_keep_size(&g) > 0 &&
+        td_conv_keep_size(&g) <= KEEP_MAX)
         keep = td_tensor_arena(td_tape_arena(t), TD_SHAPE(td_conv_keep_size(&g)));
     size_t mark;
     td_real *sc = scratch(t, &g, &mark);
@@ -110,7 +140,7 @@ void td_op_conv2d_backward(td_tape *t, td_node *n) {
     const int assign = NEEDS(x) && grad_take_fresh(x);
     td_conv2d_backward(&g, x->value.data, dy, w->value.data, NEEDS(x) ? x->grad.data : NULL,
                        assign, NEEDS(w) ? grad_to_add(w) : NULL, sc, n->saved.data);
-    if (NEEDS(b)) td_conv_bias_grad(g.n, g.o, g.oh * g.ow, dy, grad_to_add(b));
+    if (NEEDS(b)) bias_grad(&g, 0, dy, grad_to_add(b));
     td_arena_rewind(td_tape_arena(t), mark);
 }
 
@@ -126,11 +156,14 @@ static const int64_t conv_cases[][14] = {
 };
 #define N_CONV_CASES ((int)(sizeof conv_cases / sizeof conv_cases[0]))
 
+/* Variants 0.. N_CONV_CASES - 1 in NCHW, then the same cases in CHWN. */
 static td_var *conv_example(td_tape *t, td_gc *g, int v, int transpose) {
-    if (v >= N_CONV_CASES) return NULL;
-    const int64_t *c = conv_cases[v];
-    const td_conv_spec s = {c[7], c[8], c[9], c[10], transpose ? c[11] : 0, transpose ? c[12] : 0};
-    td_var *x = td_gc_input(g, t, TD_SHAPE(c[0], c[1], c[2], c[3]), TD_GC_ANY, 1);
+    if (v >= 2 * N_CONV_CASES) return NULL;
+    const int chwn = v >= N_CONV_CASES;
+    const int64_t *c = conv_cases[v % N_CONV_CASES];
+    const td_conv_spec s = {c[7], c[8], c[9], c[10], transpose ? c[11] : 0, transpose ? c[12] : 0,
+                            chwn};
+    td_var *x = td_gc_input(g, t, shape_of((dims4){c[0], c[1], c[2], c[3]}, chwn), TD_GC_ANY, 1);
     const td_shape ws = transpose ? TD_SHAPE(c[1], c[4], c[5], c[6]) : TD_SHAPE(c[4], c[1], c[5], c[6]);
     td_var *w = td_gc_input(g, t, ws, TD_GC_ANY, 1);
     td_var *b = c[13] ? td_gc_input(g, t, TD_SHAPE(c[4]), TD_GC_ANY, 1) : NULL;
@@ -144,12 +177,14 @@ td_var *td_conv_transpose2d_spec(td_tape *t, td_var *x, td_var *w, td_var *b, td
     const int op = TD_OP_CONV_TRANSPOSE2D;
     check_common(op, x, w, b, 0, 1, s);
     const td_shape xs = x->value.shape, ws = w->value.shape;
+    const dims4 xd = dims_of(xs, s.chwn);
     if (s.out_pad_h < 0 || s.out_pad_w < 0 || s.out_pad_h >= s.stride_h || s.out_pad_w >= s.stride_w)
         td_op_shape_fail(op, x, w, "output padding must be at least 0 and less than the stride");
-    const int64_t oh = (xs.d[2] - 1) * s.stride_h - 2 * s.pad_h + ws.d[2] + s.out_pad_h,
-                  ow = (xs.d[3] - 1) * s.stride_w - 2 * s.pad_w + ws.d[3] + s.out_pad_w;
+    const int64_t oh = (xd.h - 1) * s.stride_h - 2 * s.pad_h + ws.d[2] + s.out_pad_h,
+                  ow = (xd.w - 1) * s.stride_w - 2 * s.pad_w + ws.d[3] + s.out_pad_w;
     if (oh < 1 || ow < 1) td_op_shape_fail(op, x, w, "the padding leaves no output");
-    td_var *out = td_tape_new_var(t, TD_SHAPE(xs.d[0], ws.d[1], oh, ow), td_ops[op].name, x, w, b);
+    td_var *out = td_tape_new_var(t, shape_of((dims4){xd.n, ws.d[1], oh, ow}, s.chwn),
+                                  td_ops[op].name, x, w, b);
     const td_conv_geom g = geom(out->value.shape, xs, ws, s);
     size_t mark;
     td_real *sc = scratch(t, &g, &mark);
@@ -174,7 +209,7 @@ void td_op_conv_transpose2d_backward(td_tape *t, td_node *n) {
     td_conv_transpose2d_backward(&g, dy, x->value.data, w->value.data,
                                  NEEDS(x) ? x->grad.data : NULL, assign,
                                  NEEDS(w) ? grad_to_add(w) : NULL, sc);
-    if (NEEDS(b)) td_conv_bias_grad(g.n, g.c, g.h * g.w, dy, grad_to_add(b));
+    if (NEEDS(b)) bias_grad(&g, 1, dy, grad_to_add(b));
     td_arena_rewind(td_tape_arena(t), mark);
 }
 td_var *td_op_conv_transpose2d_example(td_tape *t, td_gc *g, int v) { return conv_example(t, g, v, 1); }

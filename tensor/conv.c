@@ -1,62 +1,210 @@
 /* Convolution by im2col + td_gemm, pooling and upsampling (see conv.h).
  *
- * Compiled once: the GEMM inside dispatches to the instruction-set path,
- * and the loops here are copies and strided adds over rows of 7-28 pixels,
- * too short for the wider paths to pay (SSE2, which every x86-64 has,
- * takes their stride-2 case: row_gather). Every parallel loop gives each
- * thread whole rows or planes of its output, so no two threads write the
- * same element and nothing depends on how the work was split. */
+ * The lowering works in the batch-innermost layout [C, H, W, N] ("CHWN").
+ * There an im2col row for tap (c, i, j) is, output pixel after output
+ * pixel, one contiguous run of images (the same input pixel of each), and
+ * col2im adds such runs back: plain copies and vector adds whatever the
+ * stride. In NCHW they were pieces of image rows, 7-28 pixels long and
+ * strided by 2, at ~1-2 ns per element where a copy costs a tenth of
+ * that (BENCHMARKS.md, 2026-12-02 and 12-03). The GEMMs read and write
+ * the column side in place: W col is its [o, oh*ow*N] directly.
+ *
+ * Ops on CHWN tensors (g->chwn) run on them as they are, the whole batch
+ * at once. NCHW tensors are moved into CHWN a chunk of images at a time
+ * (to_chwn) and the results back (from_chwn): two transposes per op,
+ * which cost about what the cheaper copies save, so a model that wants
+ * speed keeps its convolutions in CHWN (models/convvae.c).
+ *
+ * Compiled once: the GEMM and the transposes (td_k_transpose) inside
+ * dispatch to the instruction-set path; the copies here are memcpy's.
+ * Every parallel loop gives each thread whole rows or blocks of its
+ * output, so no two threads write the same element, and the chunks (of
+ * images, then of output pixels) depend only on the geometry: the same
+ * bits for any thread count. */
 #include "conv.h"
 
 #include <string.h>
 
-#if defined(__SSE2__) && !defined(TD_DOUBLE)
-#include <emmintrin.h>
-#define ROW_SSE2 1
-#else
-#define ROW_SSE2 0
-#endif
-
 #include "gemm.h"
 #include "parallel.h"
 
-/* Elements of scratch per chunk: 1M (4 MB in float) holds, e.g., 73 images
- * of the VAE's second conv (288 x 49 im2col rows plus 64 x 49 outputs) and
- * keeps the GEMM's N in the thousands. */
-#define SCRATCH_BUDGET ((int64_t)1 << 20)
+/* Elements of one image chunk's image and column sides in CHWN (1M: 4 MB
+ * in float; 24 images of the VAE's largest layer, 64 of its 7 x 7 ones),
+ * and of one im2col block (pixels x images of the chunk, times the taps),
+ * which keeps the GEMM's N in the thousands. */
+#define CHUNK_BUDGET ((int64_t)1 << 20)
+#define COL_BUDGET ((int64_t)1 << 20)
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static inline int64_t ckk(const td_conv_geom *g) { return g->c * g->kh * g->kw; }
 static inline int64_t opix(const td_conv_geom *g) { return g->oh * g->ow; }
+static inline int64_t img_size(const td_conv_geom *g) { return g->c * g->h * g->w; } /* per image */
+static inline int64_t col_size(const td_conv_geom *g) { return g->o * opix(g); }     /* per image */
 
+/* Images per chunk: as many as fit CHUNK_BUDGET, in equal chunks, a
+ * multiple of 8 where that still fits (whole vectors in every run). */
 int64_t td_conv_chunk(const td_conv_geom *g) {
-    const int64_t per = (ckk(g) + g->o) * opix(g);
-    int64_t chunk = per > 0 ? SCRATCH_BUDGET / per : g->n;
-    return chunk < 1 ? 1 : min64(chunk, g->n > 0 ? g->n : 1);
+    const int64_t n = max64(g->n, 1), per = img_size(g) + col_size(g);
+    if (g->chwn) return n; /* the tensors are the CHWN buffers */
+    int64_t most = per > 0 ? CHUNK_BUDGET / per : n;
+    if (most >= 8) most -= most % 8;
+    most = min64(max64(most, 1), n);
+    const int64_t even = ceil_div(n, ceil_div(n, most)), even8 = ceil_div(even, 8) * 8;
+    return even8 <= most ? even8 : even;
 }
 
-/* col and G per chunk, and the o x K weight gradient's transposed sum (dw_gemm) */
+/* Output pixels per im2col block, in equal blocks. */
+int64_t td_conv_pixel_chunk(const td_conv_geom *g) {
+    const int64_t op = max64(opix(g), 1);
+    const int64_t most = max64(COL_BUDGET / max64(ckk(g) * td_conv_chunk(g), 1), 1);
+    return most >= op ? op : ceil_div(op, ceil_div(op, most));
+}
+
+/* Where a call's buffers go in its scratch: the chunk's image side (it),
+ * its column side (ct), one more of either (spare: the input gradient's
+ * image side, or the transpose's second column side), the im2col block,
+ * and the K x o sum of a transposed weight gradient (t). */
+typedef struct lowering {
+    int64_t mc, qc; /* images per chunk, pixels per block */
+    td_real *it, *ct, *spare, *col, *t;
+} lowering;
+
+/* The buffers' sizes in order, in elements; the sum is the scratch size. */
+static void lowering_sizes(const td_conv_geom *g, int64_t mc, int64_t qc, int64_t size[5]) {
+    const int64_t staged = g->chwn ? 0 : mc; /* CHWN tensors need no copies */
+    size[0] = staged * img_size(g);
+    size[1] = staged * col_size(g);
+    size[2] = staged * max64(img_size(g), col_size(g));
+    size[3] = ckk(g) * qc * mc;
+    size[4] = ckk(g) * g->o;
+}
+
+static lowering lowering_of(const td_conv_geom *g, td_real *scratch) {
+    lowering L = {.mc = td_conv_chunk(g), .qc = td_conv_pixel_chunk(g)};
+    int64_t size[5];
+    lowering_sizes(g, L.mc, L.qc, size);
+    L.it = scratch;
+    L.ct = L.it + size[0];
+    L.spare = L.ct + size[1];
+    L.col = L.spare + size[2];
+    L.t = L.col + size[3];
+    return L;
+}
+
 int64_t td_conv_scratch_size(const td_conv_geom *g) {
-    return td_conv_chunk(g) * (ckk(g) + g->o) * opix(g) + ckk(g) * g->o;
+    int64_t size[5], sum = 0;
+    lowering_sizes(g, td_conv_chunk(g), td_conv_pixel_chunk(g), size);
+    for (int b = 0; b < 5; b++) sum += size[b];
+    return sum;
 }
 
-/* The weight gradient of one chunk, dW += G col^T (o x K, summed over the
- * chunk's P columns). td_gemm copies its B operand into panels; for
- * G col^T that is col^T, all K x P of it, transposed, each value then used
- * by only o rows (32 or 64). When K > o, col G^T = dW^T packs G^T instead:
- * K/o times fewer values (4.5x for the Keras VAE's 64 -> 32 layer), each
- * used by K rows. Its K x o sum over the chunks goes into t and is added to
- * dW, transposed, once at the end (dw_finish). Either way the sum over the
- * batch runs chunk by chunk in order, whatever the thread count. */
+int64_t td_conv_keep_size(const td_conv_geom *g) { return g->chwn ? 0 : g->n * img_size(g); }
+
+/* ---- layout ----------------------------------------------------------------
+ * dst [F, mc] = src [mc, F] (mc images of F values each), and back, = or
+ * += and + bias[f / plane] (a bias per channel; NULL: none). */
+static void to_chwn(const td_real *src, int64_t mc, int64_t F, td_real *dst) {
+    td_k_transpose(src, mc, F, NULL, 1, 0, dst);
+}
+
+static void from_chwn(const td_real *src, int64_t mc, int64_t F, int64_t plane, const td_real *bias,
+                      int assign, td_real *dst) {
+    td_k_transpose(src, F, mc, bias, plane, !assign, dst);
+}
+
+/* A chunk's side in CHWN, per images of it: the tensor itself when the
+ * op's tensors are CHWN (one chunk: the batch), else its images m0.. moved
+ * into buf. */
+static const td_real *chwn_in(const td_conv_geom *g, const td_real *x, int64_t m0, int64_t cn,
+                              int64_t per, td_real *buf) {
+    if (g->chwn) return x;
+    to_chwn(x + m0 * per, cn, per, buf);
+    return buf;
+}
+
+/* x [ch, plane] = (assign) or += bias[c] per channel: a CHWN tensor's
+ * bias, written before the sums that go on top of it where the output is
+ * assigned (one pass that writes, not one that reads and writes after). */
+static void bias_chwn(td_real *x, int64_t ch, int64_t plane, const td_real *bias, int assign) {
+    PAR_FOR_IF(ch * plane > TD_PARALLEL_MIN, c, ch, {
+        td_real *p = x + c * plane;
+        if (assign)
+            for (int64_t i = 0; i < plane; i++) p[i] = bias[c];
+        else
+            for (int64_t i = 0; i < plane; i++) p[i] += bias[c];
+    });
+}
+
+/* ---- im2col and col2im over a chunk in CHWN --------------------------------
+ * col [K, qc*mc]: row k = (c, i, j); column u*mc + m is output pixel q0 + u
+ * of image m, which reads the image side at (y*sh - ph + i, x*sw - pw + j)
+ * for the pixel's (y, x): one run of mc values, zero in the padding. */
+void td_conv_im2col(const td_conv_geom *g, const td_real *it, int64_t mc, int64_t q0, int64_t qc,
+                    td_real *col) {
+    const int64_t K = ckk(g), khw = g->kh * g->kw, P = qc * mc;
+    PAR_FOR_IF(K * P > TD_PARALLEL_MIN, k, K, {
+        const int64_t c = k / khw, i = k % khw / g->kw, j = k % g->kw;
+        const td_real *plane = it + c * g->h * g->w * mc;
+        td_real *dst = col + k * P;
+        int64_t y = q0 / g->ow, x = q0 % g->ow;
+        for (int64_t u = 0; u < qc; u++, dst += mc) {
+            const int64_t iy = y * g->sh - g->ph + i, ix = x * g->sw - g->pw + j;
+            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                memset(dst, 0, sizeof(td_real) * (size_t)mc);
+            else
+                memcpy(dst, plane + (iy * g->w + ix) * mc, sizeof(td_real) * (size_t)mc);
+            if (++x == g->ow) x = 0, y++;
+        }
+    });
+}
+
+/* The adjoint: it += every run of col, back where im2col read it, taps
+ * and pixels in order. A thread takes a channel (and, with few channels,
+ * a quarter of the images), so no two threads add to the same value. */
+void td_conv_col2im(const td_conv_geom *g, const td_real *col, int64_t mc, int64_t q0, int64_t qc,
+                    td_real *it) {
+    const int64_t P = qc * mc, parts = g->c >= 8 || mc < 16 ? 1 : 4;
+    PAR_FOR_IF(ckk(g) * P > TD_PARALLEL_MIN, r, g->c * parts, {
+        const int64_t c = r / parts, m0 = mc * (r % parts) / parts, m1 = mc * (r % parts + 1) / parts;
+        td_real *plane = it + c * g->h * g->w * mc;
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++) {
+                const td_real *src = col + ((c * g->kh + i) * g->kw + j) * P;
+                int64_t y = q0 / g->ow, x = q0 % g->ow;
+                for (int64_t u = 0; u < qc; u++, src += mc) {
+                    const int64_t iy = y * g->sh - g->ph + i, ix = x * g->sw - g->pw + j;
+                    if (iy >= 0 && iy < g->h && ix >= 0 && ix < g->w) {
+                        td_real *restrict d = plane + (iy * g->w + ix) * mc;
+                        const td_real *restrict s = src;
+                        for (int64_t m = m0; m < m1; m++) d[m] += s[m];
+                    }
+                    if (++x == g->ow) x = 0, y++;
+                }
+            }
+    });
+}
+
+/* ---- the weight gradient ---------------------------------------------------
+ * One block's dW += G col^T (o x K, summed over the block's P columns),
+ * with G its column side [o, P] at row stride ldg. td_gemm copies its B
+ * operand into panels; for G col^T that is col^T, all K x P of it,
+ * transposed, each value then used by only o rows (32 or 64). When K > o,
+ * col G^T = dW^T packs G^T instead: K/o times fewer values (4.5x for the
+ * Keras VAE's 64 -> 32 layer), each used by K rows. Its K x o sum over the
+ * blocks goes into t and is added to dW, transposed, once at the end
+ * (dw_finish). Either way the sum over the batch runs block by block in
+ * order, whatever the thread count. */
 static int dw_transposed(const td_conv_geom *g) { return ckk(g) > g->o; }
 
-void td_conv_dw_gemm(const td_conv_geom *g, const td_real *G, const td_real *col, int64_t P,
-                     int first, td_real *dw, td_real *t) {
+void td_conv_dw_gemm(const td_conv_geom *g, const td_real *G, int64_t ldg, const td_real *col,
+                     int64_t P, int first, td_real *dw, td_real *t) {
     const int64_t K = ckk(g);
     if (dw_transposed(g))
-        td_gemm(0, 1, K, g->o, P, 1, col, P, G, P, first ? 0 : 1, t, g->o);
+        td_gemm(0, 1, K, g->o, P, 1, col, P, G, ldg, first ? 0 : 1, t, g->o);
     else
-        td_gemm(0, 1, g->o, K, P, 1, G, P, col, P, 1, dw, K);
+        td_gemm(0, 1, g->o, K, P, 1, G, ldg, col, P, 1, dw, K);
 }
 
 static void dw_finish(const td_conv_geom *g, const td_real *t, td_real *dw) {
@@ -66,188 +214,76 @@ static void dw_finish(const td_conv_geom *g, const td_real *t, td_real *dw) {
         for (int64_t k = 0; k < K; k++) dw[o * K + k] += t[k * g->o + o];
 }
 
-/* Output positions [lo, hi) whose input position q*s - p + k lies in
- * [0, len): the unpadded stretch of an im2col row. */
-static void valid_range(int64_t out, int64_t s, int64_t p, int64_t k, int64_t len, int64_t *lo,
-                        int64_t *hi) {
-    const int64_t a = p - k, b = len + p - k; /* need q*s >= a and q*s < b */
-    int64_t l = a <= 0 ? 0 : (a + s - 1) / s, h = b <= 0 ? 0 : (b + s - 1) / s;
-    h = min64(h, out);
-    *lo = min64(l, h);
-    *hi = h;
-}
-
-/* One image row's part of an im2col row and back: dst[x] = src[x*s] and
- * dst[x*s] += src[x] for x < n. The rows are short (7, 14, 28 pixels), so
- * these are written out rather than left to the compiler, which turned
- * the s = 1 copy into a call to memmove and left s = 2 scalar (about
- * three cycles per element of im2col). With SSE2 (every x86-64; float only),
- * s = 2 takes four pixels at a time: the even lanes of two loads, and
- * the adds interleaved with -0.0, which leaves the odd pixels exactly as
- * they were (x + -0.0 == x for every x, -0.0 included). A vector step
- * reads or writes up to src or dst[x*2 + 7], so it runs only while that
- * is within the row (x + 5 <= n); the rest is scalar. The adds are the
- * scalar loop's, in its order, so the result is the same bits. */
-static inline void row_gather(td_real *restrict dst, const td_real *restrict src, int64_t n,
-                              int64_t s) {
-    int64_t x = 0;
-    if (s == 1) {
-#if ROW_SSE2
-        for (; x + 4 <= n; x += 4) _mm_storeu_ps(dst + x, _mm_loadu_ps(src + x));
-#endif
-        for (; x < n; x++) dst[x] = src[x];
-        return;
+/* ---- the three products, chunk by chunk -------------------------------------
+ * In every function: images m0.. (cn of them) per chunk, pixels q0.. (qn)
+ * per im2col block; P = qn * cn columns; a column side in CHWN is the
+ * GEMM's [o, op*cn] matrix, and block q0's columns start at q0 * cn. */
+#define FOR_CHUNKS(g, L, body)                                                  \
+    for (int64_t m0 = 0; m0 < (g)->n; m0 += (L).mc) {                           \
+        const int64_t cn = min64((L).mc, (g)->n - m0), ldc_ = opix(g) * cn;     \
+        (void)ldc_;                                                             \
+        body                                                                    \
     }
-#if ROW_SSE2
-    if (s == 2)
-        for (; x + 5 <= n; x += 4) {
-            const __m128 a = _mm_loadu_ps(src + 2 * x), b = _mm_loadu_ps(src + 2 * x + 4);
-            _mm_storeu_ps(dst + x, _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
-        }
-#endif
-    for (; x < n; x++) dst[x] = src[x * s];
-}
-
-static inline void row_scatter_add(td_real *restrict dst, const td_real *restrict src, int64_t n,
-                                   int64_t s) {
-    int64_t x = 0;
-#if ROW_SSE2
-    if (s == 2) {
-        const __m128 nz = _mm_set1_ps(-0.0f);
-        for (; x + 5 <= n; x += 4) {
-            const __m128 v = _mm_loadu_ps(src + x);
-            _mm_storeu_ps(dst + 2 * x, _mm_add_ps(_mm_loadu_ps(dst + 2 * x), _mm_unpacklo_ps(v, nz)));
-            _mm_storeu_ps(dst + 2 * x + 4,
-                          _mm_add_ps(_mm_loadu_ps(dst + 2 * x + 4), _mm_unpackhi_ps(v, nz)));
-        }
+#define FOR_BLOCKS(g, L, body)                                                  \
+    for (int64_t q0 = 0; q0 < opix(g); q0 += (L).qc) {                          \
+        const int64_t qn = min64((L).qc, opix(g) - q0), P = qn * cn;            \
+        body                                                                    \
     }
-#endif
-    for (; x < n; x++) dst[x * s] += src[x];
-}
 
-/* Row (i, j) of one image plane's im2col: dst[y*ow + x] is the plane at
- * (y*sh - ph + i, x*sw - pw + j), zero in the padding. */
-static void im2col_row(const td_conv_geom *g, const td_real *plane, int64_t i, int64_t j,
-                       td_real *restrict dst) {
-    int64_t x0, x1;
-    valid_range(g->ow, g->sw, g->pw, j, g->w, &x0, &x1);
-    for (int64_t y = 0; y < g->oh; y++, dst += g->ow) {
-        const int64_t iy = y * g->sh - g->ph + i;
-        if (iy < 0 || iy >= g->h) {
-            memset(dst, 0, sizeof(td_real) * (size_t)g->ow);
-            continue;
-        }
-        const td_real *src = plane + iy * g->w + j - g->pw;
-        for (int64_t x = 0; x < x0; x++) dst[x] = 0;
-        row_gather(dst + x0, src + x0 * g->sw, x1 - x0, g->sw);
-        for (int64_t x = x1; x < g->ow; x++) dst[x] = 0;
-    }
-}
-
-/* col [c*kh*kw, cn*oh*ow] for the cn images starting at img: row k = (c, i, j),
- * image m's pixels in columns m*oh*ow .. (m+1)*oh*ow. */
-void td_conv_im2col(const td_conv_geom *g, const td_real *img, int64_t cn, td_real *col) {
-    const int64_t K = ckk(g), khw = g->kh * g->kw, P = cn * opix(g);
-    PAR_FOR_IF(K * P > TD_PARALLEL_MIN, r, K * cn, {
-        const int64_t k = r / cn, m = r % cn, c = k / khw, ij = k % khw;
-        im2col_row(g, img + (m * g->c + c) * g->h * g->w, ij / g->kw, ij % g->kw,
-                   col + k * P + m * opix(g));
-    });
-}
-
-/* The adjoint of im2col for one plane (image m, channel c): every row
- * (c, i, j) adds back to where it was read from, rows and pixels in order.
- * assign: the plane starts from zero rather than from what it holds; bias:
- * then added to every pixel. Both happen here, while the plane (at most a
- * few KB) is in L1, rather than as passes of their own over the whole
- * output, in the same order as those passes: the same bits. */
-static void col2im_plane(const td_conv_geom *g, const td_real *col, int64_t P, int64_t m,
-                         int64_t c, int assign, const td_real *bias, td_real *plane) {
-    const int64_t hw = g->h * g->w;
-    if (assign) memset(plane, 0, sizeof(td_real) * (size_t)hw);
-    for (int64_t i = 0; i < g->kh; i++)
-        for (int64_t j = 0; j < g->kw; j++) {
-            const td_real *src = col + ((c * g->kh + i) * g->kw + j) * P + m * opix(g);
-            int64_t x0, x1;
-            valid_range(g->ow, g->sw, g->pw, j, g->w, &x0, &x1);
-            for (int64_t y = 0; y < g->oh; y++, src += g->ow) {
-                const int64_t iy = y * g->sh - g->ph + i;
-                if (iy < 0 || iy >= g->h) continue;
-                td_real *dst = plane + iy * g->w + j - g->pw;
-                row_scatter_add(dst + x0 * g->sw, src + x0, x1 - x0, g->sw);
-            }
-        }
-    if (bias)
-        for (int64_t q = 0; q < hw; q++) plane[q] += bias[c];
-}
-
-void td_conv_col2im(const td_conv_geom *g, const td_real *col, int64_t cn, int assign,
-                    const td_real *bias, td_real *img) {
-    const int64_t P = cn * opix(g);
-    PAR_FOR_IF(ckk(g) * P > TD_PARALLEL_MIN, r, cn * g->c, {
-        col2im_plane(g, col, P, r / g->c, r % g->c, assign, bias, img + r * g->h * g->w);
-    });
-}
-
-/* The column side of cn images, [cn, o, oh*ow], as G [o, cn*oh*ow] (the
- * GEMM's layout), and back (= or +=, plus a bias per channel). */
-static void gather(const td_conv_geom *g, const td_real *cols, int64_t cn, td_real *G) {
-    const int64_t op = opix(g), P = cn * op;
-    PAR_FOR_IF(g->o * P > TD_PARALLEL_MIN, r, cn * g->o, {
-        memcpy(G + (r % g->o) * P + (r / g->o) * op, cols + r * op, sizeof(td_real) * (size_t)op);
-    });
-}
-
-static void scatter(const td_conv_geom *g, const td_real *G, int64_t cn, const td_real *bias,
-                    int accumulate, td_real *cols) {
-    const int64_t op = opix(g), P = cn * op;
-    PAR_FOR_IF(g->o * P > TD_PARALLEL_MIN, r, cn * g->o, {
-        const td_real *src = G + (r % g->o) * P + (r / g->o) * op;
-        td_real *dst = cols + r * op;
-        const td_real b = bias ? bias[r % g->o] : 0;
-        if (accumulate)
-            for (int64_t p = 0; p < op; p++) dst[p] += src[p] + b;
-        else
-            for (int64_t p = 0; p < op; p++) dst[p] = src[p] + b;
-    });
-}
-
-int64_t td_conv_keep_size(const td_conv_geom *g) { return ckk(g) * g->n * opix(g); }
-
+/* In each function below, a result in CHWN goes straight into the output
+ * tensor when that is CHWN (g->chwn), else into scratch and then to NCHW. */
 void td_conv_forward(const td_conv_geom *g, const td_real *img, const td_real *w,
                      const td_real *bias, td_real *cols, td_real *scratch, td_real *keep) {
-    const int64_t K = ckk(g), chunk = td_conv_chunk(g), op = opix(g);
-    td_real *G = scratch + chunk * K * op;
-    for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {
-        const int64_t cn = min64(chunk, g->n - n0), P = cn * op;
-        td_real *col = keep ? keep + n0 * K * op : scratch; /* chunk by chunk, as the backward reads it */
-        td_conv_im2col(g, img + n0 * g->c * g->h * g->w, cn, col);
-        td_gemm(0, 0, g->o, P, K, 1, w, K, col, P, 0, G, P);
-        scatter(g, G, cn, bias, 0, cols + n0 * g->o * op);
-    }
+    const lowering L = lowering_of(g, scratch);
+    const int64_t K = ckk(g);
+    FOR_CHUNKS(g, L, {
+        /* kept as the backward reads it */
+        td_real *buf = keep ? keep + m0 * img_size(g) : L.it;
+        const td_real *it = chwn_in(g, img, m0, cn, img_size(g), buf);
+        td_real *ct = g->chwn ? cols : L.ct;
+        const int on_bias = g->chwn && bias; /* the GEMM adds onto it */
+        if (on_bias) bias_chwn(cols, g->o, ldc_, bias, 1);
+        FOR_BLOCKS(g, L, {
+            td_conv_im2col(g, it, cn, q0, qn, L.col);
+            td_gemm(0, 0, g->o, P, K, 1, w, K, L.col, P, on_bias, ct + q0 * cn, ldc_);
+        });
+        if (!g->chwn) from_chwn(ct, cn, col_size(g), opix(g), bias, 1, cols + m0 * col_size(g));
+    });
 }
 
 /* conv2d's backward, and (with bias) conv_transpose2d's forward: dimg is
- * assigned or added to, plus a bias per image channel. */
+ * assigned or added to, plus a bias per image channel. kept: the
+ * forward's image side in CHWN. */
 static void conv2d_backward(const td_conv_geom *g, const td_real *img, const td_real *dcols,
                             const td_real *w, td_real *dimg, int assign, const td_real *bias,
                             td_real *dw, td_real *scratch, const td_real *kept) {
-    const int64_t K = ckk(g), chunk = td_conv_chunk(g), op = opix(g);
-    td_real *col = scratch, *G = scratch + chunk * K * op, *t = G + chunk * g->o * op;
-    for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {
-        const int64_t cn = min64(chunk, g->n - n0), P = cn * op;
-        gather(g, dcols + n0 * g->o * op, cn, G);
-        if (dw) {
-            const td_real *c = kept ? kept + n0 * K * op : col;
-            if (!kept) td_conv_im2col(g, img + n0 * g->c * g->h * g->w, cn, col);
-            td_conv_dw_gemm(g, G, c, P, n0 == 0, dw, t);
-        }
-        if (dimg) {
-            td_gemm(1, 0, K, P, g->o, 1, w, K, G, P, 0, col, P); /* W^T G */
-            td_conv_col2im(g, col, cn, assign, bias, dimg + n0 * g->c * g->h * g->w);
-        }
-    }
-    if (dw) dw_finish(g, t, dw);
+    const lowering L = lowering_of(g, scratch);
+    const int64_t K = ckk(g);
+    FOR_CHUNKS(g, L, {
+        const td_real *ct = chwn_in(g, dcols, m0, cn, col_size(g), L.ct);
+        const td_real *it = kept && !g->chwn ? kept + m0 * img_size(g)
+                            : dw ? chwn_in(g, img, m0, cn, img_size(g), L.it) : NULL;
+        td_real *dit = g->chwn ? dimg : L.spare; /* col2im adds into it */
+        if (dimg && g->chwn && assign && bias)
+            bias_chwn(dit, g->c, g->h * g->w * cn, bias, 1);
+        else if (dimg && (assign || !g->chwn))
+            memset(dit, 0, sizeof(td_real) * (size_t)(cn * img_size(g)));
+        FOR_BLOCKS(g, L, {
+            if (dw) {
+                td_conv_im2col(g, it, cn, q0, qn, L.col);
+                td_conv_dw_gemm(g, ct + q0 * cn, ldc_, L.col, P, m0 == 0 && q0 == 0, dw, L.t);
+            }
+            if (dimg) {
+                td_gemm(1, 0, K, P, g->o, 1, w, K, ct + q0 * cn, ldc_, 0, L.col, P); /* W^T G */
+                td_conv_col2im(g, L.col, cn, q0, qn, dit);
+            }
+        });
+        if (dimg && !g->chwn)
+            from_chwn(dit, cn, img_size(g), g->h * g->w, bias, assign, dimg + m0 * img_size(g));
+        else if (dimg && bias && !assign)
+            bias_chwn(dimg, g->c, g->h * g->w * cn, bias, 0);
+    });
+    if (dw) dw_finish(g, L.t, dw);
 }
 
 void td_conv_backward_data(const td_conv_geom *g, const td_real *cols, const td_real *w,
@@ -255,34 +291,33 @@ void td_conv_backward_data(const td_conv_geom *g, const td_real *cols, const td_
     conv2d_backward(g, NULL, cols, w, img, assign, bias, NULL, scratch, NULL);
 }
 
-/* Chunk after chunk in order, so the weight gradient's sum over the batch
- * has a fixed order. Per chunk the column side is gathered once for both
- * gradients. */
+/* Per block the column side is read in place by both gradients. */
 void td_conv2d_backward(const td_conv_geom *g, const td_real *img, const td_real *dcols,
                         const td_real *w, td_real *dimg, int assign, td_real *dw,
                         td_real *scratch, const td_real *kept) {
     conv2d_backward(g, img, dcols, w, dimg, assign, NULL, dw, scratch, kept);
 }
 
-/* Per chunk the image side's gradient goes through im2col once for both. */
+/* Per block the image side's gradient goes through im2col once for both. */
 void td_conv_transpose2d_backward(const td_conv_geom *g, const td_real *dimg, const td_real *cols,
                                   const td_real *w, td_real *dcols, int assign, td_real *dw,
                                   td_real *scratch) {
-    const int64_t K = ckk(g), chunk = td_conv_chunk(g), op = opix(g);
-    td_real *col = scratch, *G = scratch + chunk * K * op, *t = G + chunk * g->o * op;
-    for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {
-        const int64_t cn = min64(chunk, g->n - n0), P = cn * op;
-        td_conv_im2col(g, dimg + n0 * g->c * g->h * g->w, cn, col);
-        if (dcols) {
-            td_gemm(0, 0, g->o, P, K, 1, w, K, col, P, 0, G, P); /* W col */
-            scatter(g, G, cn, NULL, !assign, dcols + n0 * g->o * op);
-        }
-        if (dw) {
-            gather(g, cols + n0 * g->o * op, cn, G);
-            td_conv_dw_gemm(g, G, col, P, n0 == 0, dw, t);
-        }
-    }
-    if (dw) dw_finish(g, t, dw);
+    const lowering L = lowering_of(g, scratch);
+    const int64_t K = ckk(g);
+    FOR_CHUNKS(g, L, {
+        const td_real *it = chwn_in(g, dimg, m0, cn, img_size(g), L.it);
+        const td_real *ct = dw ? chwn_in(g, cols, m0, cn, col_size(g), L.spare) : NULL;
+        td_real *dct = g->chwn ? dcols : L.ct;
+        const td_real beta = g->chwn && !assign ? 1 : 0;
+        FOR_BLOCKS(g, L, {
+            td_conv_im2col(g, it, cn, q0, qn, L.col);
+            if (dcols) td_gemm(0, 0, g->o, P, K, 1, w, K, L.col, P, beta, dct + q0 * cn, ldc_); /* W col */
+            if (dw) td_conv_dw_gemm(g, ct + q0 * cn, ldc_, L.col, P, m0 == 0 && q0 == 0, dw, L.t);
+        });
+        if (dcols && !g->chwn)
+            from_chwn(dct, cn, col_size(g), opix(g), NULL, assign, dcols + m0 * col_size(g));
+    });
+    if (dw) dw_finish(g, L.t, dw);
 }
 
 /* Eight partial sums per plane, in double: vectorizable, and in a fixed

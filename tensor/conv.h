@@ -13,15 +13,20 @@
  *   dW                      dW   += cols @ im2col(img)^T   both ops' weight gradient
  *
  * and each op's backward (td_conv2d_backward, td_conv_transpose2d_backward)
- * computes both gradients chunk by chunk, sharing the gather or the
- * im2col the two need.
+ * computes both gradients block by block, sharing the im2col or the
+ * column side the two need.
  *
- * Images go through in chunks (td_conv_chunk) so the scratch (the im2col
- * matrix and the column side gathered as [o, chunk*oh*ow]) stays a few MB
- * whatever the batch; the chunk depends only on the geometry, never on the
- * thread count, and every element is summed in a fixed order, so results
- * are bit-identical for any number of threads. Nothing here allocates: the
- * caller hands in td_conv_scratch_size elements (the tape's arena). */
+ * The lowering works in [C, H, W, N] ("CHWN", the batch innermost), where
+ * im2col and col2im move contiguous runs of images. Tensors are either
+ * CHWN already (g->chwn: then they are used in place, the whole batch at
+ * once) or NCHW, and then a chunk of images at a time (td_conv_chunk) is
+ * transposed in and out. The im2col matrix is built for a block of output
+ * pixels at a time (td_conv_pixel_chunk), so the scratch stays a few MB
+ * whatever the batch.
+ * Both chunks depend only on the geometry, never on the thread count, and
+ * every element is summed in a fixed order, so results are bit-identical
+ * for any number of threads. Nothing here allocates: the caller hands in
+ * td_conv_scratch_size elements (the tape's arena). */
 #ifndef TD_CONV_H
 #define TD_CONV_H
 
@@ -32,16 +37,20 @@ typedef struct td_conv_geom {
     int64_t o, oh, ow;      /* column side: channels, height, width */
     int64_t kh, kw;         /* kernel */
     int64_t sh, sw, ph, pw; /* stride, zero padding */
+    int chwn;               /* 1: both sides' tensors are [c, h, w, n] and [o, oh, ow, n] */
 } td_conv_geom;
 
-/* Images per chunk, and the scratch (in td_real elements) a call needs. */
+/* Images per chunk, output pixels per im2col block, and the scratch (in
+ * td_real elements) a call needs. */
 int64_t td_conv_chunk(const td_conv_geom *g);
+int64_t td_conv_pixel_chunk(const td_conv_geom *g);
 int64_t td_conv_scratch_size(const td_conv_geom *g);
 
 /* cols [n, o, oh, ow] = W img (+ bias[o] when bias is not NULL). keep:
- * NULL, or room for td_conv_keep_size(g) elements, where the im2col of the
- * whole batch is then left for td_conv2d_backward (which otherwise
- * computes it again for the weight gradient). */
+ * NULL, or room for td_conv_keep_size(g) elements, where the image side
+ * of the whole batch is then left in CHWN, chunk by chunk, for
+ * td_conv2d_backward (which otherwise transposes it again for the weight
+ * gradient). */
 void td_conv_forward(const td_conv_geom *g, const td_real *img, const td_real *w,
                      const td_real *bias, td_real *cols, td_real *scratch, td_real *keep);
 int64_t td_conv_keep_size(const td_conv_geom *g);
@@ -52,8 +61,8 @@ void td_conv_backward_data(const td_conv_geom *g, const td_real *cols, const td_
                            const td_real *bias, int assign, td_real *img, td_real *scratch);
 /* conv2d's gradients from dcols (the output's): dimg += W^T dcols (the
  * input's; assign: dimg = it) and dw [o, c*kh*kw] += dcols im2col(img)^T;
- * either may be NULL. kept: the forward's keep, or NULL to compute
- * im2col(img) again. */
+ * either may be NULL. kept: the forward's keep, or NULL to transpose img
+ * again. */
 void td_conv2d_backward(const td_conv_geom *g, const td_real *img, const td_real *dcols,
                         const td_real *w, td_real *dimg, int assign, td_real *dw,
                         td_real *scratch, const td_real *kept);
@@ -63,20 +72,23 @@ void td_conv2d_backward(const td_conv_geom *g, const td_real *img, const td_real
 void td_conv_transpose2d_backward(const td_conv_geom *g, const td_real *dimg, const td_real *cols,
                                   const td_real *w, td_real *dcols, int assign, td_real *dw,
                                   td_real *scratch);
-/* One chunk's weight gradient, dw += G col^T, with G the chunk's column
- * side [o, P] and col its im2col [c*kh*kw, P] (first: the batch's first
- * chunk). Where the transposed product is cheaper it sums into t instead
- * (scratch's last o*c*kh*kw elements), which the two backward functions
- * above add to dw after the last chunk. Exposed for bench_conv. */
-void td_conv_dw_gemm(const td_conv_geom *g, const td_real *G, const td_real *col, int64_t P,
-                     int first, td_real *dw, td_real *t);
-/* The lowering's two copies for cn images of the batch, as the functions
- * above use them: col [c*kh*kw, cn*oh*ow] = im2col(img) (row k = (c, i, j),
- * image m in columns m*oh*ow ..), and img = (assign) or += its adjoint,
- * + bias[c] when not NULL. Exposed for bench_conv --lowering. */
-void td_conv_im2col(const td_conv_geom *g, const td_real *img, int64_t cn, td_real *col);
-void td_conv_col2im(const td_conv_geom *g, const td_real *col, int64_t cn, int assign,
-                    const td_real *bias, td_real *img);
+/* One block's weight gradient, dw += G col^T, with G the block's column
+ * side [o, P] at row stride ldg and col its im2col [c*kh*kw, P] (first:
+ * the batch's first block). Where the transposed product is cheaper it
+ * sums into t instead (scratch's last o*c*kh*kw elements), which the two
+ * backward functions above add to dw after the last block. Exposed for
+ * bench_conv. */
+void td_conv_dw_gemm(const td_conv_geom *g, const td_real *G, int64_t ldg, const td_real *col,
+                     int64_t P, int first, td_real *dw, td_real *t);
+/* The lowering's two copies for a chunk of mc images in CHWN (it: [c, h,
+ * w, mc]) and the block of qc output pixels from q0, as the functions above
+ * use them: col [c*kh*kw, qc*mc] = im2col(it) (row k = (c, i, j), column
+ * u*mc + m for pixel q0 + u of image m), and it += its adjoint. Exposed for
+ * bench_conv --lowering. */
+void td_conv_im2col(const td_conv_geom *g, const td_real *it, int64_t mc, int64_t q0, int64_t qc,
+                    td_real *col);
+void td_conv_col2im(const td_conv_geom *g, const td_real *col, int64_t mc, int64_t q0, int64_t qc,
+                    td_real *it);
 
 /* db[ch] += sum of x[n, ch, :] over the batch and the plane of `plane`
  * values (the bias gradient of either side). */

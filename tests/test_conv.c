@@ -103,13 +103,27 @@ static double max_diff(const td_real *a, const double *b, int64_t n) {
     return m;
 }
 
+/* a [n, F] as [F, n] (to_chwn) or back, in a new array */
+static double *relayout(double *a, int64_t n, int64_t F, int to_chwn) {
+    double *r = malloc(sizeof(double) * (size_t)(n * F));
+    for (int64_t m = 0; m < n; m++)
+        for (int64_t f = 0; f < F; f++) {
+            if (to_chwn) r[f * n + m] = a[m * F + f];
+            else r[m * F + f] = a[f * n + m];
+        }
+    free(a);
+    return r;
+}
+
 /* One case through the op and td_backward (loss = sum(gy * y)) against the
- * reference; returns 1 when it was a valid geometry. */
-static int run_case(const ccase *k, int transpose, int bias) {
+ * reference, with NCHW or (chwn) CHWN tensors; returns 1 when it was a
+ * valid geometry. */
+static int run_case(const ccase *k, int transpose, int bias, int chwn) {
     if (!transpose && (k->h + 2 * k->ph < k->kh || k->w + 2 * k->pw < k->kw)) return 0;
     if (transpose && ((k->h - 1) * k->sh - 2 * k->ph + k->kh + k->oph < 1 ||
                       (k->w - 1) * k->sw - 2 * k->pw + k->kw + k->opw < 1)) return 0;
-    td_var *x = td_param_create("x", TD_SHAPE(k->n, k->c, k->h, k->w));
+    td_var *x = td_param_create("x", chwn ? TD_SHAPE(k->c, k->h, k->w, k->n)
+                                          : TD_SHAPE(k->n, k->c, k->h, k->w));
     td_var *w = td_param_create("w", transpose ? TD_SHAPE(k->c, k->o, k->kh, k->kw)
                                                : TD_SHAPE(k->o, k->c, k->kh, k->kw));
     td_var *b = bias ? td_param_create("b", TD_SHAPE(k->o)) : NULL;
@@ -117,22 +131,27 @@ static int run_case(const ccase *k, int transpose, int bias) {
     fill(w, 2);
     if (b) fill(b, 3);
     td_tape *t = td_tape_create();
-    const td_conv_spec s = {k->sh, k->sw, k->ph, k->pw, transpose ? k->oph : 0, transpose ? k->opw : 0};
+    const td_conv_spec s = {k->sh, k->sw, k->ph, k->pw, transpose ? k->oph : 0,
+                            transpose ? k->opw : 0, chwn};
     td_var *y = transpose ? td_conv_transpose2d_spec(t, x, w, b, s) : td_conv2d_spec(t, x, w, b, s);
     td_var *gy = td_const_new(t, y->value.shape);
     fill(gy, 4);
     ref r;
+    const int64_t fx = x->value.size / k->n, fy = y->value.size / k->n; /* per image */
     double *xd = as_double(x), *wd = as_double(w), *bd = b ? as_double(b) : NULL, *gd = as_double(gy);
+    if (chwn) xd = relayout(xd, k->n, fx, 0), gd = relayout(gd, k->n, fy, 0);
     reference(k, transpose, xd, wd, bd, gd, &r);
     free(xd), free(wd), free(bd), free(gd);
-    CHECK(y->value.shape.d[2] == r.oh && y->value.shape.d[3] == r.ow, "output %lld x %lld, expected %lld x %lld",
-          (long long)y->value.shape.d[2], (long long)y->value.shape.d[3], (long long)r.oh, (long long)r.ow);
+    if (chwn) r.y = relayout(r.y, k->n, fy, 1), r.dx = relayout(r.dx, k->n, fx, 1);
+    const int64_t yh = y->value.shape.d[chwn ? 1 : 2], yw = y->value.shape.d[chwn ? 2 : 3];
+    CHECK(yh == r.oh && yw == r.ow, "output %lld x %lld, expected %lld x %lld", (long long)yh,
+          (long long)yw, (long long)r.oh, (long long)r.ow);
     td_backward(t, td_sum(t, td_mul(t, y, gy)));
     /* float: sums of up to 576 products of values in [-1, 1] */
     const double tol = sizeof(td_real) == 8 ? 1e-12 : 2e-4;
     const char *op = transpose ? "conv_transpose2d" : "conv2d";
-#define CASE_FMT "%s n%lld c%lld %lldx%lld o%lld k%lldx%lld s%lld,%lld p%lld,%lld op%lld,%lld: %s off by %.3g"
-#define CASE_ARGS op, (long long)k->n, (long long)k->c, (long long)k->h, (long long)k->w, (long long)k->o, \
+#define CASE_FMT "%s%s n%lld c%lld %lldx%lld o%lld k%lldx%lld s%lld,%lld p%lld,%lld op%lld,%lld: %s off by %.3g"
+#define CASE_ARGS op, chwn ? " (CHWN)" : "", (long long)k->n, (long long)k->c, (long long)k->h, (long long)k->w, (long long)k->o, \
         (long long)k->kh, (long long)k->kw, (long long)k->sh, (long long)k->sw, (long long)k->ph, \
         (long long)k->pw, (long long)s.out_pad_h, (long long)s.out_pad_w
     double d;
@@ -155,6 +174,7 @@ static void test_against_reference(void) {
         {1, 1, 7, 5, 1, 3, 3}, {7, 3, 9, 6, 4, 3, 2}, {1, 2, 5, 8, 3, 5, 5}, {7, 1, 6, 7, 2, 1, 3},
     };
     int ran = 0;
+    for (int chwn = 0; chwn < 2; chwn++)
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
         for (int64_t sh = 1; sh <= 3; sh++)
             for (int64_t p = 0; p <= 2; p++)
@@ -164,18 +184,20 @@ static void test_against_reference(void) {
                     const int64_t sw = si % 2 ? sh % 3 + 1 : sh;
                     ccase k = {z[0], z[1], z[2], z[3], z[4], z[5], z[6], sh, sw, p, (p + si) % 3,
                                sh - 1, sw > 1 ? 1 : 0};
-                    ran += run_case(&k, transpose, (int)(si + p) % 2 == 0);
+                    ran += run_case(&k, transpose, (int)(si + p) % 2 == 0, chwn);
                     if (transpose) { /* and without output padding */
                         k.oph = k.opw = 0;
-                        ran += run_case(&k, transpose, 1);
+                        ran += run_case(&k, transpose, 1, chwn);
                     }
                 }
     /* the VAE's shapes at a small batch, large enough for several chunks */
     ccase big = {7, 32, 28, 28, 32, 3, 3, 1, 1, 1, 1, 0, 0};
-    ran += run_case(&big, 0, 1);
-    ran += run_case(&big, 1, 1);
     ccase vae = {3, 64, 7, 7, 64, 3, 3, 2, 2, 1, 1, 1, 1};
-    ran += run_case(&vae, 1, 1);
+    for (int chwn = 0; chwn < 2; chwn++) {
+        ran += run_case(&big, 0, 1, chwn);
+        ran += run_case(&big, 1, 1, chwn);
+        ran += run_case(&vae, 1, 1, chwn);
+    }
     /* tall and wide planes, strided and not: sizes at which a blocked
      * im2col/col2im (bands of rows sharing halo rows) would change path */
     ccase tall = {2, 2, 500, 9, 2, 3, 3, 1, 1, 1, 1, 0, 0};
@@ -183,9 +205,10 @@ static void test_against_reference(void) {
     ccase wide = {1, 2, 3, 3000, 2, 3, 3, 1, 2, 1, 1, 0, 1};
     const ccase *edges[] = {&tall, &tall_strided, &wide};
     for (size_t e = 0; e < 3; e++)
-        for (int transpose = 0; transpose < 2; transpose++) ran += run_case(edges[e], transpose, 1);
-    printf("reference: %d geometries\n", ran);
-    CHECK(ran == 117, "%d geometries ran, expected all 117", ran);
+        for (int transpose = 0; transpose < 2; transpose++)
+            for (int chwn = 0; chwn < 2; chwn++) ran += run_case(edges[e], transpose, 1, chwn);
+    printf("reference: %d geometries, each in both layouts\n", ran / 2);
+    CHECK(ran == 2 * 117, "%d geometries ran, expected all 117 in both layouts", ran);
 }
 
 /* ---- a small conv net step: threads, allocations ---------------------------------- */

@@ -1,12 +1,13 @@
 /* bench_conv: forward + backward time of the convolutions of the Keras VAE
  * example's encoder and decoder at batch 128, and how much of it is GEMM.
  *
- *   bench_conv [--threads N] [--reps R] [--batch B] [--lowering]
+ *   bench_conv [--threads N] [--reps R] [--batch B] [--lowering] [--chwn]
  *
- * Runs the kernels of tensor/conv.h as the ops call them (conv2d: forward,
+ * Runs the kernels of tensor/conv.h as the ops call them, on NCHW tensors
+ * or (--chwn) on CHWN ones, as models/convvae.c does (conv2d: forward,
  * then the input and weight gradients in one pass, and the bias gradient;
- * conv2d's forward keeps its im2col for the weight gradient, as the op
- * does at these sizes; conv_transpose2d: forward = conv2d's input
+ * an NCHW conv2d's forward keeps its input in CHWN for the weight
+ * gradient, as the op does at these sizes; conv_transpose2d: forward = conv2d's input
  * gradient, plus a bias;
  * backward = conv2d's forward into dx and the weight gradient in one pass,
  * and the bias gradient). The first conv's input is data:
@@ -18,7 +19,7 @@
  * backward - gemm alone of the same repetition (wall), then the median:
  * taken within a repetition, it drifts less with the host's speed than
  * the difference of the medians, so it is the figure to compare when
- * changing the non-GEMM kernels (im2col, col2im, gather, scatter).
+ * changing the non-GEMM kernels (im2col, col2im, the transposes).
  *
  * --lowering times instead the two copies alone, each over the whole
  * batch chunk by chunk into the same scratch: im2col of the image side
@@ -70,18 +71,19 @@ static td_real *filled(int64_t n, td_rng *r) {
     return p;
 }
 
-/* The geometry (image side = the larger one) and buffers of a layer. */
-static void setup(const layer *l, int64_t batch, bufs *B, td_rng *r) {
+/* The geometry (image side = the larger one) and buffers of a layer;
+ * chwn: its tensors are CHWN (conv.h). */
+static void setup(const layer *l, int64_t batch, int chwn, bufs *B, td_rng *r) {
     const int64_t k = 3;
     int64_t oh, ow;
     if (!l->transpose) {
         oh = (l->h + 2 * l->pad - k) / l->stride + 1, ow = (l->w + 2 * l->pad - k) / l->stride + 1;
         B->g = (td_conv_geom){batch, l->cin, l->h, l->w, l->cout, oh, ow, k, k,
-                              l->stride, l->stride, l->pad, l->pad};
+                              l->stride, l->stride, l->pad, l->pad, chwn};
     } else {
         oh = (l->h - 1) * l->stride - 2 * l->pad + k + l->out_pad, ow = oh;
         B->g = (td_conv_geom){batch, l->cout, oh, ow, l->cin, l->h, l->w, k, k,
-                              l->stride, l->stride, l->pad, l->pad};
+                              l->stride, l->stride, l->pad, l->pad, chwn};
     }
     const td_conv_geom *g = &B->g;
     const int64_t img = g->n * g->c * g->h * g->w, cols = g->n * g->o * g->oh * g->ow;
@@ -90,8 +92,16 @@ static void setup(const layer *l, int64_t batch, bufs *B, td_rng *r) {
     B->x = filled(nx, r), B->dx = filled(nx, r), B->y = filled(ny, r), B->dy = filled(ny, r);
     B->w = filled(g->o * g->c * 9, r), B->dw = filled(g->o * g->c * 9, r);
     B->b = filled(nb, r), B->db = filled(nb, r);
-    B->scratch = filled(td_conv_scratch_size(g), r);
-    B->keep = l->transpose ? NULL : filled(td_conv_keep_size(g), r);
+    /* the op's scratch, or what gemms() and lower() lay out in it if more:
+     * the image side's chunk and the im2col block, or the block, the column
+     * side's chunk and the transposed weight gradient */
+    const int64_t mc = td_conv_chunk(g), K = g->c * g->kh * g->kw;
+    const int64_t block = K * td_conv_pixel_chunk(g) * mc, it = mc * g->c * g->h * g->w;
+    int64_t need = td_conv_scratch_size(g);
+    if (it + block > need) need = it + block;
+    if (block + mc * g->o * g->oh * g->ow + K * g->o > need) need = block + mc * g->o * g->oh * g->ow + K * g->o;
+    B->scratch = filled(need, r);
+    B->keep = l->transpose || chwn ? NULL : filled(td_conv_keep_size(g), r);
 }
 
 static void bufs_free(bufs *B) {
@@ -120,16 +130,22 @@ static void backward(const layer *l, bufs *B) {
     }
 }
 
-/* The GEMMs of one lowering, chunk by chunk, as tensor/conv.c issues them:
+/* The GEMMs of one lowering, chunk by chunk and block by block, as
+ * tensor/conv.c issues them (on scratch, which holds whatever was there):
  * kind 0 forward (W col), 1 input gradient (W^T G), 2 weight gradient. */
 static void gemms(const td_conv_geom *g, int kind, bufs *B) {
-    const int64_t K = g->c * g->kh * g->kw, chunk = td_conv_chunk(g), op = g->oh * g->ow;
-    td_real *col = B->scratch, *G = B->scratch + chunk * K * op;
-    for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {
-        const int64_t cn = g->n - n0 < chunk ? g->n - n0 : chunk, P = cn * op;
-        if (kind == 0) td_gemm(0, 0, g->o, P, K, 1, B->w, K, col, P, 0, G, P);
-        if (kind == 1) td_gemm(1, 0, K, P, g->o, 1, B->w, K, G, P, 0, col, P);
-        if (kind == 2) td_conv_dw_gemm(g, G, col, P, n0 == 0, B->dw, G + chunk * g->o * op);
+    const int64_t K = g->c * g->kh * g->kw, mc = td_conv_chunk(g), qc = td_conv_pixel_chunk(g);
+    const int64_t op = g->oh * g->ow;
+    td_real *col = B->scratch, *G = col + K * qc * mc, *t = G + g->o * op * mc;
+    for (int64_t m0 = 0; m0 < g->n; m0 += mc) {
+        const int64_t cn = g->n - m0 < mc ? g->n - m0 : mc;
+        for (int64_t q0 = 0; q0 < op; q0 += qc) {
+            const int64_t P = (op - q0 < qc ? op - q0 : qc) * cn;
+            if (kind == 0) td_gemm(0, 0, g->o, P, K, 1, B->w, K, col, P, 0, G + q0 * cn, op * cn);
+            if (kind == 1) td_gemm(1, 0, K, P, g->o, 1, B->w, K, G + q0 * cn, op * cn, 0, col, P);
+            if (kind == 2)
+                td_conv_dw_gemm(g, G + q0 * cn, op * cn, col, P, m0 == 0 && q0 == 0, B->dw, t);
+        }
     }
 }
 
@@ -146,16 +162,21 @@ static double median_ms(double *v, int n) {
     return 1e3 * v[n / 2];
 }
 
-/* im2col (kind 0) or col2im (1) of a layer's whole batch, chunk by chunk;
- * the image side is x for conv2d, y for conv_transpose2d. */
+/* im2col (kind 0) or col2im (1) of a layer's whole batch, chunk by chunk
+ * and block by block, on the image side already in CHWN (scratch's first
+ * chunk, whatever it holds) and the im2col block after it. */
 static void lower(const layer *l, bufs *B, int kind) {
+    (void)l;
     const td_conv_geom *g = &B->g;
-    const int64_t chunk = td_conv_chunk(g), plane = g->c * g->h * g->w;
-    td_real *img = l->transpose ? B->y : B->x;
-    for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {
-        const int64_t cn = g->n - n0 < chunk ? g->n - n0 : chunk;
-        if (kind == 0) td_conv_im2col(g, img + n0 * plane, cn, B->scratch);
-        else td_conv_col2im(g, B->scratch, cn, 1, NULL, img + n0 * plane);
+    const int64_t mc = td_conv_chunk(g), qc = td_conv_pixel_chunk(g), op = g->oh * g->ow;
+    td_real *it = B->scratch, *col = it + mc * g->c * g->h * g->w;
+    for (int64_t m0 = 0; m0 < g->n; m0 += mc) {
+        const int64_t cn = g->n - m0 < mc ? g->n - m0 : mc;
+        for (int64_t q0 = 0; q0 < op; q0 += qc) {
+            const int64_t qn = op - q0 < qc ? op - q0 : qc;
+            if (kind == 0) td_conv_im2col(g, it, cn, q0, qn, col);
+            else td_conv_col2im(g, col, cn, q0, qn, it);
+        }
     }
 }
 
@@ -192,15 +213,17 @@ static double macs(const td_conv_geom *g) {
 }
 
 int main(int argc, char **argv) {
-    int threads = 1, reps = 7, lowering = 0;
+    int threads = 1, reps = 7, lowering = 0, chwn = 0;
     int64_t batch = 128;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--lowering")) lowering = 1;
+        else if (!strcmp(argv[i], "--chwn")) chwn = 1;
         else if (i + 1 < argc && !strcmp(argv[i], "--threads")) threads = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--reps")) reps = atoi(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--batch")) batch = atoll(argv[++i]);
         else {
-            fprintf(stderr, "usage: bench_conv [--threads N] [--reps R] [--batch B] [--lowering]\n");
+            fprintf(stderr,
+                    "usage: bench_conv [--threads N] [--reps R] [--batch B] [--lowering] [--chwn]\n");
             return 2;
         }
     }
@@ -214,7 +237,7 @@ int main(int argc, char **argv) {
     td_rng r;
     td_rng_init(&r, 1);
     bufs B[N_LAYERS];
-    for (int i = 0; i < N_LAYERS; i++) setup(&layers[i], batch, &B[i], &r);
+    for (int i = 0; i < N_LAYERS; i++) setup(&layers[i], batch, chwn, &B[i], &r);
     if (lowering) {
         lowering_table(B, batch, threads, reps);
         for (int i = 0; i < N_LAYERS; i++) bufs_free(&B[i]);
