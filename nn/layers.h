@@ -30,7 +30,9 @@ void td_linear_layer_init(td_linear_layer *l, td_params *p, const char *name, in
 td_var *td_linear_layer_forward(td_tape *t, const td_linear_layer *l, td_var *x);
 
 /* Convolution layers over NCHW tensors (td_conv2d, td_conv_transpose2d),
- * with square kernels and the same stride / padding in both dimensions.
+ * or CHWN ones after l.spec.chwn = 1 (autograd/conv.h: the faster layout
+ * for a stack of convolutions), with square kernels and the same stride /
+ * padding in both dimensions.
  * Registers "<name>.w" and "<name>.b". TD_INIT_PYTORCH is PyTorch's
  * default (kaiming_uniform with a = sqrt(5), which comes to the same
  * U(+-1/sqrt(fan_in)) as Linear, for the bias too), with PyTorch's fan_in
