@@ -55,11 +55,12 @@ int64_t td_conv_chunk(const td_conv_geom *g) {
     return even8 <= most ? even8 : even;
 }
 
-/* Output pixels per im2col block, in equal blocks. */
+/* Output pixels per im2col block: whole output rows (col2im needs them),
+ * as many as fit COL_BUDGET (at least one row), in equal blocks. */
 int64_t td_conv_pixel_chunk(const td_conv_geom *g) {
-    const int64_t op = max64(opix(g), 1);
-    const int64_t most = max64(COL_BUDGET / max64(ckk(g) * td_conv_chunk(g), 1), 1);
-    return most >= op ? op : ceil_div(op, ceil_div(op, most));
+    const int64_t oh = max64(g->oh, 1), ow = max64(g->ow, 1);
+    const int64_t most = max64(COL_BUDGET / max64(ckk(g) * td_conv_chunk(g) * ow, 1), 1);
+    return (most >= oh ? oh : ceil_div(oh, ceil_div(oh, most))) * ow;
 }
 
 /* Where a call's buffers go in its scratch: the chunk's image side (it),
@@ -160,29 +161,71 @@ void td_conv_im2col(const td_conv_geom *g, const td_real *it, int64_t mc, int64_
     });
 }
 
-/* The adjoint: it += every run of col, back where im2col read it, taps
- * and pixels in order. A thread takes a channel (and, with few channels,
- * a quarter of the images), so no two threads add to the same value. */
+/* The adjoint, as a gather: each run of the image side is written once,
+ * the sum of the (at most kh*kw) runs of col that im2col read from it,
+ * added in tap order (c, i, j) as a tap-by-tap scatter would add them, so
+ * the bits are those of "zero it, then += every run". A scatter went over
+ * the whole plane once per tap, reading and writing each run 2-4 times
+ * from L2, and needed the plane zeroed (or set to the bias) first.
+ *
+ * A block is whole output rows (td_conv_pixel_chunk), so an input row
+ * gets all of the block's taps at once. With assign, a row that no
+ * earlier block reads starts from bias[c] (0 when bias is NULL); the
+ * others, and every row without assign, add to what is there; the first
+ * block also sets the rows that no output pixel reads. A thread takes a
+ * channel (and, with few channels, a quarter of the images), so no two
+ * threads write the same value. */
+static int64_t first_reader(const td_conv_geom *g, int64_t iy) { /* oh: none */
+    const int64_t lo = iy + g->ph - g->kh + 1; /* the rows oy with oy*sh in [lo, iy + ph] */
+    const int64_t oy = lo <= 0 ? 0 : ceil_div(lo, g->sh);
+    return oy * g->sh <= iy + g->ph && oy < g->oh ? oy : g->oh;
+}
+
+/* Whether tap row i of output rows [r0, r1) reads input row iy. */
+static int row_reads(const td_conv_geom *g, int64_t iy, int64_t i, int64_t r0, int64_t r1) {
+    const int64_t sy = iy + g->ph - i;
+    return sy >= 0 && sy % g->sh == 0 && sy / g->sh >= r0 && sy / g->sh < r1;
+}
+
 void td_conv_col2im(const td_conv_geom *g, const td_real *col, int64_t mc, int64_t q0, int64_t qc,
-                    td_real *it) {
+                    int assign, const td_real *bias, td_real *it) {
+    TD_ASSERT(q0 % g->ow == 0 && (qc % g->ow == 0 || q0 + qc == opix(g)),
+              "td_conv_col2im: a block of %lld pixels from %lld is not whole rows of %lld",
+              (long long)qc, (long long)q0, (long long)g->ow);
     const int64_t P = qc * mc, parts = g->c >= 8 || mc < 16 ? 1 : 4;
+    const int64_t r0 = q0 / g->ow, r1 = (q0 + qc) / g->ow; /* the block's output rows */
+    const int64_t y0 = max64(r0 * g->sh - g->ph, 0);
+    const int64_t y1 = min64((r1 - 1) * g->sh - g->ph + g->kh, g->h); /* rows it reaches */
     PAR_FOR_IF(ckk(g) * P > TD_PARALLEL_MIN, r, g->c * parts, {
         const int64_t c = r / parts, m0 = mc * (r % parts) / parts, m1 = mc * (r % parts + 1) / parts;
+        const td_real b = bias ? bias[c] : 0;
         td_real *plane = it + c * g->h * g->w * mc;
-        for (int64_t i = 0; i < g->kh; i++)
-            for (int64_t j = 0; j < g->kw; j++) {
-                const td_real *src = col + ((c * g->kh + i) * g->kw + j) * P;
-                int64_t y = q0 / g->ow, x = q0 % g->ow;
-                for (int64_t u = 0; u < qc; u++, src += mc) {
-                    const int64_t iy = y * g->sh - g->ph + i, ix = x * g->sw - g->pw + j;
-                    if (iy >= 0 && iy < g->h && ix >= 0 && ix < g->w) {
-                        td_real *restrict d = plane + (iy * g->w + ix) * mc;
-                        const td_real *restrict s = src;
+        for (int64_t iy = 0; assign && q0 == 0 && iy < g->h; iy++)
+            if (first_reader(g, iy) == g->oh)
+                for (int64_t x = 0; x < g->w * mc; x += mc)
+                    for (int64_t m = m0; m < m1; m++) plane[iy * g->w * mc + x + m] = b;
+        for (int64_t iy = y0; iy < y1; iy++) {
+            int64_t reads = 0; /* taps of the block that read row iy */
+            for (int64_t i = 0; i < g->kh; i++) reads += row_reads(g, iy, i, r0, r1);
+            if (!reads) continue;
+            const int start = assign && first_reader(g, iy) >= r0;
+            for (int64_t ix = 0; ix < g->w; ix++) {
+                td_real *restrict d = plane + (iy * g->w + ix) * mc;
+                if (start)
+                    for (int64_t m = m0; m < m1; m++) d[m] = b;
+                for (int64_t i = 0; i < g->kh; i++) {
+                    if (!row_reads(g, iy, i, r0, r1)) continue;
+                    const int64_t oy = (iy + g->ph - i) / g->sh;
+                    for (int64_t j = 0; j < g->kw; j++) {
+                        const int64_t sx = ix + g->pw - j;
+                        if (sx < 0 || sx % g->sw || sx / g->sw >= g->ow) continue;
+                        const td_real *restrict s = col + ((c * g->kh + i) * g->kw + j) * P +
+                                                    ((oy - r0) * g->ow + sx / g->sw) * mc;
                         for (int64_t m = m0; m < m1; m++) d[m] += s[m];
                     }
-                    if (++x == g->ow) x = 0, y++;
                 }
             }
+        }
     });
 }
 
@@ -194,9 +237,12 @@ void td_conv_col2im(const td_conv_geom *g, const td_real *col, int64_t mc, int64
  * col G^T = dW^T packs G^T instead: K/o times fewer values (4.5x for the
  * Keras VAE's 64 -> 32 layer), each used by K rows. Its K x o sum over the
  * blocks goes into t and is added to dW, transposed, once at the end
- * (dw_finish). Either way the sum over the batch runs block by block in
- * order, whatever the thread count. */
-static int dw_transposed(const td_conv_geom *g) { return ckk(g) > g->o; }
+ * (dw_finish). So does a K under 16 (one image channel, 3 x 3), where
+ * G col^T would run in one panel of K columns, mostly padding: 2.85 ->
+ * 2.40 ms for the decoder's last layer (bench_step --by-shape, Zen 3).
+ * Either way the sum over the batch runs block by block in order,
+ * whatever the thread count. */
+static int dw_transposed(const td_conv_geom *g) { return ckk(g) > g->o || ckk(g) < 16; }
 
 void td_conv_dw_gemm(const td_conv_geom *g, const td_real *G, int64_t ldg, const td_real *col,
                      int64_t P, int first, td_real *dw, td_real *t) {
@@ -263,11 +309,12 @@ static void conv2d_backward(const td_conv_geom *g, const td_real *img, const td_
         const td_real *ct = chwn_in(g, dcols, m0, cn, col_size(g), L.ct);
         const td_real *it = kept && !g->chwn ? kept + m0 * img_size(g)
                             : dw ? chwn_in(g, img, m0, cn, img_size(g), L.it) : NULL;
-        td_real *dit = g->chwn ? dimg : L.spare; /* col2im adds into it */
-        if (dimg && g->chwn && assign && bias)
-            bias_chwn(dit, g->c, g->h * g->w * cn, bias, 1);
-        else if (dimg && (assign || !g->chwn))
-            memset(dit, 0, sizeof(td_real) * (size_t)(cn * img_size(g)));
+        /* col2im writes the result in CHWN: staged in scratch (assigned,
+         * the bias added on the way to NCHW) or in place (with the bias
+         * where it assigns) */
+        td_real *dit = g->chwn ? dimg : L.spare;
+        const int start = assign || !g->chwn;
+        const td_real *start_bias = g->chwn && assign ? bias : NULL;
         FOR_BLOCKS(g, L, {
             if (dw) {
                 td_conv_im2col(g, it, cn, q0, qn, L.col);
@@ -275,7 +322,7 @@ static void conv2d_backward(const td_conv_geom *g, const td_real *img, const td_
             }
             if (dimg) {
                 td_gemm(1, 0, K, P, g->o, 1, w, K, ct + q0 * cn, ldc_, 0, L.col, P); /* W^T G */
-                td_conv_col2im(g, L.col, cn, q0, qn, dit);
+                td_conv_col2im(g, L.col, cn, q0, qn, start, start_bias, dit);
             }
         });
         if (dimg && !g->chwn)

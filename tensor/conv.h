@@ -83,12 +83,14 @@ void td_conv_dw_gemm(const td_conv_geom *g, const td_real *G, int64_t ldg, const
 /* The lowering's two copies for a chunk of mc images in CHWN (it: [c, h,
  * w, mc]) and the block of qc output pixels from q0, as the functions above
  * use them: col [c*kh*kw, qc*mc] = im2col(it) (row k = (c, i, j), column
- * u*mc + m for pixel q0 + u of image m), and it += its adjoint. Exposed for
- * bench_conv --lowering. */
+ * u*mc + m for pixel q0 + u of image m), and it += its adjoint. The
+ * blocks are whole output rows, taken in order from q0 = 0; with assign,
+ * the image side is set instead, each value to bias[c] (0 for NULL) plus
+ * what the blocks add to it. Exposed for bench_conv --lowering. */
 void td_conv_im2col(const td_conv_geom *g, const td_real *it, int64_t mc, int64_t q0, int64_t qc,
                     td_real *col);
 void td_conv_col2im(const td_conv_geom *g, const td_real *col, int64_t mc, int64_t q0, int64_t qc,
-                    td_real *it);
+                    int assign, const td_real *bias, td_real *it);
 
 /* db[ch] += sum of x[n, ch, :] over the batch and the plane of `plane`
  * values (the bias gradient of either side). */

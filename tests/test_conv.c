@@ -14,6 +14,7 @@
 #endif
 
 #include "autograd/gradcheck.h"
+#include "tensor/conv.h"
 #include "tinyad.h"
 #include "check.h"
 
@@ -211,6 +212,79 @@ static void test_against_reference(void) {
     CHECK(ran == 2 * 117, "%d geometries ran, expected all 117 in both layouts", ran);
 }
 
+/* ---- col2im, bit for bit ---------------------------------------------------
+ * td_conv_col2im gathers: it writes each image run once, the sum of the
+ * column runs that read it. It must give exactly the bits of the plain
+ * scatter below (set or keep the image, then += every run, block after
+ * block, tap after tap), whatever the blocks (here one output row, two,
+ * and all), with strides below, equal to and above the kernel (rows and
+ * columns no tap reads), and with few channels and many images (the
+ * threads split the images). */
+static void col2im_by_scatter(const td_conv_geom *g, const td_real *col, int64_t mc, int64_t q0,
+                              int64_t qc, td_real *it) {
+    const int64_t P = qc * mc;
+    for (int64_t c = 0; c < g->c; c++)
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++)
+                for (int64_t u = 0; u < qc; u++) {
+                    const int64_t y = (q0 + u) / g->ow, x = (q0 + u) % g->ow;
+                    const int64_t iy = y * g->sh - g->ph + i, ix = x * g->sw - g->pw + j;
+                    if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) continue;
+                    const td_real *s = col + ((c * g->kh + i) * g->kw + j) * P + u * mc;
+                    td_real *d = it + ((c * g->h + iy) * g->w + ix) * mc;
+                    for (int64_t m = 0; m < mc; m++) d[m] += s[m];
+                }
+}
+
+static void test_col2im_bits(void) {
+    /* c, h, w, kh, kw, sh, sw, ph, pw; mc */
+    const int64_t cases[][10] = {
+        {2, 9, 7, 3, 3, 2, 2, 1, 1, 5},   {1, 10, 11, 3, 3, 1, 1, 1, 1, 40},
+        {3, 11, 8, 2, 3, 3, 2, 0, 2, 16}, {2, 9, 9, 1, 1, 3, 3, 0, 0, 7},
+        {9, 6, 5, 3, 2, 2, 1, 2, 0, 3},   {1, 28, 28, 3, 3, 1, 1, 1, 1, 33},
+    };
+    int checked = 0;
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const int64_t *k = cases[t];
+        td_conv_geom g = {.c = k[0], .h = k[1], .w = k[2], .kh = k[3], .kw = k[4], .sh = k[5],
+                          .sw = k[6], .ph = k[7], .pw = k[8], .o = 1, .chwn = 1};
+        g.oh = (g.h + 2 * g.ph - g.kh) / g.sh + 1;
+        g.ow = (g.w + 2 * g.pw - g.kw) / g.sw + 1;
+        const int64_t mc = k[9], K = g.c * g.kh * g.kw, op = g.oh * g.ow, size = g.c * g.h * g.w * mc;
+        g.n = mc;
+        td_real *col = malloc(sizeof(td_real) * (size_t)(K * op * mc));
+        td_real *got = malloc(sizeof(td_real) * (size_t)size), *want = malloc(sizeof(td_real) * (size_t)size);
+        td_real bias[9];
+        td_rng rng;
+        td_rng_init(&rng, 100 + t);
+        td_rng_normal(&rng, col, K * op * mc, 0, 1);
+        td_rng_normal(&rng, bias, g.c, 0, 1);
+        const int64_t row_counts[] = {1, 2, g.oh};
+        for (int r = 0; r < 3; r++)
+            for (int mode = 0; mode < 3; mode++) { /* assign, assign + bias, add */
+                for (int64_t e = 0; e < size; e++) got[e] = want[e] = (td_real)(e % 7) - 3;
+                if (mode < 2)
+                    for (int64_t e = 0; e < size; e++) want[e] = mode ? bias[e / (size / g.c)] : 0;
+                const int64_t qc = row_counts[r] * g.ow;
+                for (int64_t q0 = 0; q0 < op; q0 += qc) {
+                    const int64_t qn = op - q0 < qc ? op - q0 : qc;
+                    /* a block's runs, as the caller's im2col block holds them */
+                    const td_real *block = col + q0 * mc * K;
+                    td_conv_col2im(&g, block, mc, q0, qn, mode < 2, mode == 1 ? bias : NULL, got);
+                    col2im_by_scatter(&g, block, mc, q0, qn, want);
+                }
+                CHECK(memcmp(got, want, sizeof(td_real) * (size_t)size) == 0,
+                      "col2im case %zu, %lld row(s) per block, mode %d: not the scatter's bits", t,
+                      (long long)row_counts[r], mode);
+                checked++;
+            }
+        free(col);
+        free(got);
+        free(want);
+    }
+    printf("col2im: %d gathers bit for bit a scatter's\n", checked);
+}
+
 /* ---- a small conv net step: threads, allocations ---------------------------------- */
 typedef struct net {
     td_params *p;
@@ -335,6 +409,7 @@ static void test_init(void) {
 
 int main(void) {
     test_against_reference();
+    test_col2im_bits();
     test_threads_and_allocs();
     if (sizeof(td_real) == 8) test_reshape(); /* finite differences need double */
     test_init();

@@ -175,7 +175,7 @@ static void lower(const layer *l, bufs *B, int kind) {
         for (int64_t q0 = 0; q0 < op; q0 += qc) {
             const int64_t qn = op - q0 < qc ? op - q0 : qc;
             if (kind == 0) td_conv_im2col(g, it, cn, q0, qn, col);
-            else td_conv_col2im(g, col, cn, q0, qn, it);
+            else td_conv_col2im(g, col, cn, q0, qn, 1, NULL, it);
         }
     }
 }
