@@ -161,12 +161,13 @@ void td_conv_im2col(const td_conv_geom *g, const td_real *it, int64_t mc, int64_
     });
 }
 
-/* The adjoint, as a gather: each run of the image side is written once,
- * the sum of the (at most kh*kw) runs of col that im2col read from it,
- * added in tap order (c, i, j) as a tap-by-tap scatter would add them, so
- * the bits are those of "zero it, then += every run". A scatter went over
- * the whole plane once per tap, reading and writing each run 2-4 times
- * from L2, and needed the plane zeroed (or set to the bias) first.
+/* The adjoint: it += every run of col, back where im2col read it, input
+ * row by input row. A row (w*mc values, 14 KB for 28 pixels of 128
+ * images) takes all of the block's taps that land in it, tap after tap,
+ * while it sits in L1; each value gets its terms in tap order (c, i, j),
+ * so the bits are those of a scatter over the whole plane ("zero it, then
+ * += every run", which went over the plane once per tap from L2 and
+ * needed a zeroing or bias pass first; test_conv compares the two).
  *
  * A block is whole output rows (td_conv_pixel_chunk), so an input row
  * gets all of the block's taps at once. With assign, a row that no
@@ -208,19 +209,23 @@ void td_conv_col2im(const td_conv_geom *g, const td_real *col, int64_t mc, int64
             int64_t reads = 0; /* taps of the block that read row iy */
             for (int64_t i = 0; i < g->kh; i++) reads += row_reads(g, iy, i, r0, r1);
             if (!reads) continue;
-            const int start = assign && first_reader(g, iy) >= r0;
-            for (int64_t ix = 0; ix < g->w; ix++) {
-                td_real *restrict d = plane + (iy * g->w + ix) * mc;
-                if (start)
-                    for (int64_t m = m0; m < m1; m++) d[m] = b;
-                for (int64_t i = 0; i < g->kh; i++) {
-                    if (!row_reads(g, iy, i, r0, r1)) continue;
-                    const int64_t oy = (iy + g->ph - i) / g->sh;
-                    for (int64_t j = 0; j < g->kw; j++) {
-                        const int64_t sx = ix + g->pw - j;
-                        if (sx < 0 || sx % g->sw || sx / g->sw >= g->ow) continue;
-                        const td_real *restrict s = col + ((c * g->kh + i) * g->kw + j) * P +
-                                                    ((oy - r0) * g->ow + sx / g->sw) * mc;
+            td_real *row = plane + iy * g->w * mc; /* in L1 for all its taps */
+            if (assign && first_reader(g, iy) >= r0)
+                for (int64_t x = 0; x < g->w * mc; x += mc)
+                    for (int64_t m = m0; m < m1; m++) row[x + m] = b;
+            for (int64_t i = 0; i < g->kh; i++) {
+                if (!row_reads(g, iy, i, r0, r1)) continue;
+                const int64_t oy = (iy + g->ph - i) / g->sh;
+                for (int64_t j = 0; j < g->kw; j++) {
+                    /* the output pixels ox whose tap j lands in the row */
+                    const int64_t last = g->w - 1 + g->pw - j;
+                    if (last < 0) continue;
+                    const int64_t ox0 = max64(ceil_div(g->pw - j, g->sw), 0);
+                    const int64_t ox1 = min64(last / g->sw + 1, g->ow);
+                    const td_real *src = col + ((c * g->kh + i) * g->kw + j) * P + (oy - r0) * g->ow * mc;
+                    for (int64_t ox = ox0; ox < ox1; ox++) {
+                        td_real *restrict d = row + (ox * g->sw - g->pw + j) * mc;
+                        const td_real *restrict s = src + ox * mc;
                         for (int64_t m = m0; m < m1; m++) d[m] += s[m];
                     }
                 }

@@ -213,9 +213,9 @@ static void test_against_reference(void) {
 }
 
 /* ---- col2im, bit for bit ---------------------------------------------------
- * td_conv_col2im gathers: it writes each image run once, the sum of the
- * column runs that read it. It must give exactly the bits of the plain
- * scatter below (set or keep the image, then += every run, block after
+ * td_conv_col2im goes input row by input row, each row set or kept and
+ * then given its taps while in L1. It must give exactly the bits of the
+ * plain scatter below (set or keep the image, then += every run, block after
  * block, tap after tap), whatever the blocks (here one output row, two,
  * and all), with strides below, equal to and above the kernel (rows and
  * columns no tap reads), and with few channels and many images (the
@@ -282,7 +282,7 @@ static void test_col2im_bits(void) {
         free(got);
         free(want);
     }
-    printf("col2im: %d gathers bit for bit a scatter's\n", checked);
+    printf("col2im: %d cases bit for bit a scatter's\n", checked);
 }
 
 /* ---- a small conv net step: threads, allocations ---------------------------------- */
