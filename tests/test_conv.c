@@ -1,13 +1,14 @@
 /* conv2d and conv_transpose2d against a naive direct convolution (in
  * double), forward and both gradients, over strides 1-3, paddings 0-2,
  * output paddings, odd and non-square sizes, 1 and several channels, batch
- * 1 and 7; the same bits for 1 and 2 threads; no allocation per step after
- * warm-up; reshape between conv and dense parts; the layers'
- * initialization. Linked against the double-precision library, and built
- * once more against the float one (test "conv_f32"): conv.c's float build
- * has row kernels of its own (SSE2 on x86-64) that only it runs. In float
- * the reference's tolerance is float's and the finite-difference check is
- * left to the double build. */
+ * 1 and 7, in NCHW and in CHWN; col2im bit for bit against a scatter; the
+ * same bits for 1 and 2 threads; no allocation per step after warm-up;
+ * reshape between conv and dense parts; the layers' initialization.
+ * Linked against the double-precision library, and built once more
+ * against the float one (test "conv_f32"), the one the models use, whose
+ * GEMM and transposes take other vector paths. In float the reference's
+ * tolerance is float's and the finite-difference check is left to the
+ * double build. */
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
