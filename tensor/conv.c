@@ -78,7 +78,8 @@ static void lowering_sizes(const td_conv_geom *g, int64_t mc, int64_t qc, int64_
     size[0] = staged * img_size(g);
     size[1] = staged * col_size(g);
     size[2] = staged * max64(img_size(g), col_size(g));
-    size[3] = ckk(g) * qc * mc;
+    const int64_t w = td_gemm_panel_width(); /* im2col's panels, whole */
+    size[3] = ckk(g) * ceil_div(qc * mc, w) * w;
     size[4] = ckk(g) * g->o;
 }
 
@@ -141,24 +142,61 @@ static void bias_chwn(td_real *x, int64_t ch, int64_t plane, const td_real *bias
 /* ---- im2col and col2im over a chunk in CHWN --------------------------------
  * col [K, qc*mc]: row k = (c, i, j); column u*mc + m is output pixel q0 + u
  * of image m, which reads the image side at (y*sh - ph + i, x*sw - pw + j)
- * for the pixel's (y, x): one run of mc values, zero in the padding. */
+ * for the pixel's (y, x): one run of mc values, zero in the padding.
+ *
+ * im2col writes col in td_gemm's panels (gemm.h), the form td_gemm would
+ * copy it into before multiplying (W col), and which it reads in place as
+ * the A of the weight gradient's col G^T: that copy, from rows 14 KB
+ * apart, cost ~8 % of the convolutional VAE's step (BENCHMARKS.md,
+ * ninth session). Pixel by pixel, each tap's run of mc images is read
+ * whole and cut where the panels are (a whole panel per piece when the
+ * panel width divides mc); the lanes past the last column are zero. */
+
+/* n values from src (NULL: zeros) into dst: whole panels as fixed-size
+ * copies the compiler inlines (a call per 64 bytes would cost more than
+ * the copy) */
+static inline void copy_piece(td_real *dst, const td_real *src, int64_t n) {
+    if (!src)
+        memset(dst, 0, sizeof(td_real) * (size_t)n);
+    else if (n == 8)
+        memcpy(dst, src, sizeof(td_real) * 8);
+    else if (n == 16)
+        memcpy(dst, src, sizeof(td_real) * 16);
+    else if (n == 32)
+        memcpy(dst, src, sizeof(td_real) * 32);
+    else
+        memcpy(dst, src, sizeof(td_real) * (size_t)n);
+}
+
 void td_conv_im2col(const td_conv_geom *g, const td_real *it, int64_t mc, int64_t q0, int64_t qc,
                     td_real *col) {
-    const int64_t K = ckk(g), khw = g->kh * g->kw, P = qc * mc;
-    PAR_FOR_IF(K * P > TD_PARALLEL_MIN, k, K, {
-        const int64_t c = k / khw, i = k % khw / g->kw, j = k % g->kw;
-        const td_real *plane = it + c * g->h * g->w * mc;
-        td_real *dst = col + k * P;
-        int64_t y = q0 / g->ow, x = q0 % g->ow;
-        for (int64_t u = 0; u < qc; u++, dst += mc) {
-            const int64_t iy = y * g->sh - g->ph + i, ix = x * g->sw - g->pw + j;
-            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
-                memset(dst, 0, sizeof(td_real) * (size_t)mc);
-            else
-                memcpy(dst, plane + (iy * g->w + ix) * mc, sizeof(td_real) * (size_t)mc);
-            if (++x == g->ow) x = 0, y++;
+    const int64_t K = ckk(g), P = qc * mc, w = td_gemm_panel_width();
+    const int lw = __builtin_ctzll((unsigned long long)w); /* w is a power of two */
+    TD_ASSERT(w == (int64_t)1 << lw, "td_conv_im2col: panels of %lld columns", (long long)w);
+    /* two threads may share a panel, never an element */
+    PAR_FOR_IF(K * P > TD_PARALLEL_MIN, u, qc, {
+        const int64_t y = (q0 + u) / g->ow, x = (q0 + u) % g->ow;
+        int64_t c = 0, i = 0, jj = 0; /* tap (c, i, jj) of row k */
+        for (int64_t k = 0; k < K; k++) {
+            const int64_t iy = y * g->sh - g->ph + i, ix = x * g->sw - g->pw + jj;
+            const td_real *src = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w
+                                     ? it + ((c * g->h + iy) * g->w + ix) * mc
+                                     : NULL;
+            for (int64_t m = 0, j = u * mc; m < mc;) { /* column j = u*mc + m */
+                const int64_t lane = j & (w - 1), len = min64(w - lane, mc - m);
+                copy_piece(col + (((j >> lw) * K + k) << lw) + lane, src ? src + m : NULL, len);
+                j += len, m += len;
+            }
+            if (++jj == g->kw) {
+                jj = 0;
+                if (++i == g->kh) i = 0, c++;
+            }
         }
     });
+    const int64_t used = P & (w - 1); /* lanes of the last panel */
+    if (used)
+        for (int64_t k = 0; k < K; k++)
+            memset(col + (((P >> lw) * K + k) << lw) + used, 0, sizeof(td_real) * (size_t)(w - used));
 }
 
 /* The adjoint: it += every run of col, back where im2col read it, input
@@ -236,30 +274,20 @@ void td_conv_col2im(const td_conv_geom *g, const td_real *col, int64_t mc, int64
 
 /* ---- the weight gradient ---------------------------------------------------
  * One block's dW += G col^T (o x K, summed over the block's P columns),
- * with G its column side [o, P] at row stride ldg. td_gemm copies its B
- * operand into panels; for G col^T that is col^T, all K x P of it,
- * transposed, each value then used by only o rows (32 or 64). When K > o,
- * col G^T = dW^T packs G^T instead: K/o times fewer values (4.5x for the
- * Keras VAE's 64 -> 32 layer), each used by K rows. Its K x o sum over the
- * blocks goes into t and is added to dW, transposed, once at the end
- * (dw_finish). So does a K under 16 (one image channel, 3 x 3), where
- * G col^T would run in one panel of K columns, mostly padding: 2.85 ->
- * 2.40 ms for the decoder's last layer (bench_step --by-shape, Zen 3).
- * Either way the sum over the batch runs block by block in order,
- * whatever the thread count. */
-static int dw_transposed(const td_conv_geom *g) { return ckk(g) > g->o || ckk(g) < 16; }
-
+ * with G its column side [o, P] at row stride ldg, runs as col G^T =
+ * dW^T: col is read in place, in its panels, and td_gemm packs G^T, o
+ * values per column of the block where G col^T would pack col^T, K of
+ * them (K / o = 4.5 times more for the Keras VAE's 64 -> 32 layer, and
+ * for one image channel, K = 9, a single panel of mostly padding). The
+ * K x o sum over the blocks goes into t and is added to dW, transposed,
+ * once at the end (dw_finish). The sum over the batch runs block by block
+ * in order, whatever the thread count. */
 void td_conv_dw_gemm(const td_conv_geom *g, const td_real *G, int64_t ldg, const td_real *col,
-                     int64_t P, int first, td_real *dw, td_real *t) {
-    const int64_t K = ckk(g);
-    if (dw_transposed(g))
-        td_gemm(0, 1, K, g->o, P, 1, col, P, G, ldg, first ? 0 : 1, t, g->o);
-    else
-        td_gemm(0, 1, g->o, K, P, 1, G, ldg, col, P, 1, dw, K);
+                     int64_t P, int first, td_real *t) {
+    td_gemm(TD_GEMM_PANELS, 1, ckk(g), g->o, P, 1, col, ckk(g), G, ldg, first ? 0 : 1, t, g->o);
 }
 
 static void dw_finish(const td_conv_geom *g, const td_real *t, td_real *dw) {
-    if (!dw_transposed(g)) return;
     const int64_t K = ckk(g);
     for (int64_t o = 0; o < g->o; o++)
         for (int64_t k = 0; k < K; k++) dw[o * K + k] += t[k * g->o + o];
@@ -296,7 +324,7 @@ void td_conv_forward(const td_conv_geom *g, const td_real *img, const td_real *w
         if (on_bias) bias_chwn(cols, g->o, ldc_, bias, 1);
         FOR_BLOCKS(g, L, {
             td_conv_im2col(g, it, cn, q0, qn, L.col);
-            td_gemm(0, 0, g->o, P, K, 1, w, K, L.col, P, on_bias, ct + q0 * cn, ldc_);
+            td_gemm(0, TD_GEMM_PANELS, g->o, P, K, 1, w, K, L.col, K, on_bias, ct + q0 * cn, ldc_);
         });
         if (!g->chwn) from_chwn(ct, cn, col_size(g), opix(g), bias, 1, cols + m0 * col_size(g));
     });
@@ -323,7 +351,7 @@ static void conv2d_backward(const td_conv_geom *g, const td_real *img, const td_
         FOR_BLOCKS(g, L, {
             if (dw) {
                 td_conv_im2col(g, it, cn, q0, qn, L.col);
-                td_conv_dw_gemm(g, ct + q0 * cn, ldc_, L.col, P, m0 == 0 && q0 == 0, dw, L.t);
+                td_conv_dw_gemm(g, ct + q0 * cn, ldc_, L.col, P, m0 == 0 && q0 == 0, L.t);
             }
             if (dimg) {
                 td_gemm(1, 0, K, P, g->o, 1, w, K, ct + q0 * cn, ldc_, 0, L.col, P); /* W^T G */
@@ -363,8 +391,9 @@ void td_conv_transpose2d_backward(const td_conv_geom *g, const td_real *dimg, co
         const td_real beta = g->chwn && !assign ? 1 : 0;
         FOR_BLOCKS(g, L, {
             td_conv_im2col(g, it, cn, q0, qn, L.col);
-            if (dcols) td_gemm(0, 0, g->o, P, K, 1, w, K, L.col, P, beta, dct + q0 * cn, ldc_); /* W col */
-            if (dw) td_conv_dw_gemm(g, ct + q0 * cn, ldc_, L.col, P, m0 == 0 && q0 == 0, dw, L.t);
+            if (dcols) /* W col */
+                td_gemm(0, TD_GEMM_PANELS, g->o, P, K, 1, w, K, L.col, K, beta, dct + q0 * cn, ldc_);
+            if (dw) td_conv_dw_gemm(g, ct + q0 * cn, ldc_, L.col, P, m0 == 0 && q0 == 0, L.t);
         });
         if (dcols && !g->chwn)
             from_chwn(dct, cn, col_size(g), opix(g), NULL, assign, dcols + m0 * col_size(g));

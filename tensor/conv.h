@@ -72,18 +72,19 @@ void td_conv2d_backward(const td_conv_geom *g, const td_real *img, const td_real
 void td_conv_transpose2d_backward(const td_conv_geom *g, const td_real *dimg, const td_real *cols,
                                   const td_real *w, td_real *dcols, int assign, td_real *dw,
                                   td_real *scratch);
-/* One block's weight gradient, dw += G col^T, with G the block's column
- * side [o, P] at row stride ldg and col its im2col [c*kh*kw, P] (first:
- * the batch's first block). Where the transposed product is cheaper it
- * sums into t instead (scratch's last o*c*kh*kw elements), which the two
- * backward functions above add to dw after the last block. Exposed for
- * bench_conv. */
+/* One block's weight gradient, G col^T with G the block's column side
+ * [o, P] at row stride ldg and col its im2col [c*kh*kw, P], summed
+ * transposed into t [c*kh*kw, o] (scratch's last o*c*kh*kw elements; first:
+ * the batch's first block, which sets t), which the two backward functions
+ * above add to dw after the last block. Exposed for bench_conv. */
 void td_conv_dw_gemm(const td_conv_geom *g, const td_real *G, int64_t ldg, const td_real *col,
-                     int64_t P, int first, td_real *dw, td_real *t);
+                     int64_t P, int first, td_real *t);
 /* The lowering's two copies for a chunk of mc images in CHWN (it: [c, h,
  * w, mc]) and the block of qc output pixels from q0, as the functions above
  * use them: col [c*kh*kw, qc*mc] = im2col(it) (row k = (c, i, j), column
- * u*mc + m for pixel q0 + u of image m), and it += its adjoint. The
+ * u*mc + m for pixel q0 + u of image m), written in td_gemm's panels
+ * (gemm.h: ceil(qc*mc / w) of them, c*kh*kw rows each), and it += its
+ * adjoint, which reads a col [c*kh*kw, qc*mc] in rows (W^T G). The
  * blocks are whole output rows, taken in order from q0 = 0; with assign,
  * the image side is set instead, each value to bias[c] (0 for NULL) plus
  * what the blocks add to it. Exposed for bench_conv --lowering. */

@@ -110,6 +110,7 @@ void td_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, td_real 
              td_real *C, int64_t ldc) {
     td_kernels->td_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
+int64_t td_gemm_panel_width(void) { return td_kernels->td_gemm_panel_width(); }
 void td_k_binary(td_binop op, td_tensor *out, const td_tensor *a, const td_tensor *b) {
     td_kernels->td_k_binary(op, out, a, b);
 }

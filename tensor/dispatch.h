@@ -23,12 +23,11 @@
 #include "kernels.h"
 
 #define TD_KERNEL_LIST(X)                                                                     \
-    X(td_gemm) X(td_k_binary) X(td_k_unary) X(td_k_unary_backward) X(td_k_affine) X(td_k_axpy) \
-    X(td_k_bce_logits_rows) X(td_k_bce_logits) X(td_k_add_scaled_rows) X(td_k_sum)            \
-    X(td_k_max) X(td_k_sum_axis) X(td_k_max_axis) X(td_k_logsumexp_axis)                      \
-    X(td_k_reduce_add_to) X(td_k_copy_cols) X(td_k_all_finite) X(td_k_zero) X(td_k_fill_rows)  \
-    X(td_k_transpose)                                                                         \
-    X(td_k_sgd_update) X(td_k_adam_update)
+    X(td_gemm) X(td_gemm_panel_width) X(td_k_binary) X(td_k_unary) X(td_k_unary_backward)     \
+    X(td_k_affine) X(td_k_axpy) X(td_k_bce_logits_rows) X(td_k_bce_logits)                    \
+    X(td_k_add_scaled_rows) X(td_k_sum) X(td_k_max) X(td_k_sum_axis) X(td_k_max_axis)         \
+    X(td_k_logsumexp_axis) X(td_k_reduce_add_to) X(td_k_copy_cols) X(td_k_all_finite)         \
+    X(td_k_zero) X(td_k_fill_rows) X(td_k_transpose) X(td_k_sgd_update) X(td_k_adam_update)
 
 /* One path's kernels: a member per kernel, named and typed as the public
  * function. */

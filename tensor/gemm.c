@@ -17,6 +17,10 @@
  * stays in L1 while the thread walks the B panels of the block, in L2.
  * A is read in place rather than packed (see gemm_thread for why).
  *
+ * Either operand may come in panels (gemm.h, TD_GEMM_PANELS): B in panels
+ * is the packed form already, so its blocks are read where they are; A in
+ * panels is read in place a panel (NR values of k) at a time.
+ *
  * Determinism: the block sizes (kc, nc) and the tile grid depend only on
  * M, N, K, never on the thread count; each element of C is summed by exactly
  * one accumulator lane over k in order, block after block (in a narrow
@@ -126,7 +130,15 @@ static inline void vstore(td_real *p, vreal v) { memcpy(p, &v, sizeof v); }
  * ap[k*h + i] for a strip h rows high, with rows mr..h zero. */
 static void pack_a(int trans, const td_real *A, int64_t lda, int64_t i0, int64_t mr, int64_t h,
                    int64_t k0, int64_t kc, td_real *restrict ap) {
-    if (trans) { /* A stored K x M: row k of storage is contiguous along i */
+    if (trans == TD_GEMM_PANELS) { /* A in panels: NR values of a row together */
+        memset(ap, 0, sizeof(td_real) * (size_t)(kc * h));
+        for (int64_t k = 0; k < kc;) { /* the part of one panel */
+            const int64_t lane = (k0 + k) % NR, len = min64(NR - lane, kc - k);
+            const td_real *src = A + ((k0 + k) / NR * lda + i0) * NR + lane;
+            for (int64_t t = 0; t < len; t++, k++)
+                for (int64_t i = 0; i < mr; i++) ap[k * h + i] = src[i * NR + t];
+        }
+    } else if (trans) { /* A stored K x M: row k of storage is contiguous along i */
         for (int64_t k = 0; k < kc; k++) {
             const td_real *src = A + (k0 + k) * lda + i0;
             td_real *dst = ap + k * h;
@@ -222,17 +234,18 @@ static void pack_b(int trans, const td_real *B, int64_t ldb, int64_t j0, int64_t
  *   A_ROWS    op(A) in place, stored M x K: a[i*lda + k]
  *   A_COLS    op(A) in place, stored K x M: a[k*lda + i]
  *   A_PACKED  a zero-padded partial strip, a[k*rows + i]
+ *   A_PANELS  op(A) in place, in panels: a[(k/NR)*lda*NR + i*NR + k%NR]
  * beta == 0 means C is not read. amode, rows, nv and half are compile-time
  * constants in each instantiation below, so the loops over i and v unroll
  * completely and the accumulators live in registers. */
-enum { A_PACKED, A_ROWS, A_COLS };
+enum { A_PACKED, A_ROWS, A_COLS, A_PANELS };
 static inline __attribute__((always_inline)) void
 micro_kernel(const int amode, const int rows, const int nv, const int half, int64_t kc,
              const td_real *restrict a, int64_t lda, const td_real *restrict bp,
              td_real *restrict c, int64_t ldc, int64_t mr, int64_t nr, td_real alpha,
              td_real beta) {
     const int64_t ars = amode == A_PACKED ? rows : amode == A_ROWS ? 1 : lda; /* k stride */
-    const int64_t acs = amode == A_ROWS ? lda : 1;                            /* i stride */
+    const int64_t acs = amode == A_ROWS ? lda : amode == A_PANELS ? NR : 1;  /* i stride */
     /* An FMA has a latency of 4 cycles and two issue a cycle: a tile needs
      * 8 independent accumulator chains to keep both FMA units busy. Narrow
      * tiles (6 x 1 vector, 4 x 1, 6 x half: the last panel of N = 20 or 40)
@@ -255,14 +268,15 @@ micro_kernel(const int amode, const int rows, const int nv, const int half, int6
 #endif
         }
     int64_t k = 0;
-#define TD_KSTEP(s)                                                                        \
+/* one k: ak points at element (0, k) of the strip */
+#define TD_KSTEP(s, ak)                                                                    \
     do {                                                                                   \
         const td_real *b = bp + k * NR;                                                    \
         vreal bv[NV];                                                                      \
         _Pragma("GCC unroll 4") for (int v = 0; v < nv; v++) bv[v] = vload(b + v * VL);   \
         TD_KSTEP_HALF_LOAD                                                                 \
         _Pragma("GCC unroll 16") for (int i = 0; i < rows; i++) {                          \
-            const td_real ai = a[k * ars + i * acs]; /* broadcast */                       \
+            const td_real ai = (ak)[i * acs]; /* broadcast */                              \
             _Pragma("GCC unroll 4") for (int v = 0; v < nv; v++) acc[s][i][v] += ai * bv[v]; \
             TD_KSTEP_HALF_FMA(s)                                                           \
         }                                                                                  \
@@ -278,12 +292,34 @@ micro_kernel(const int amode, const int rows, const int nv, const int half, int6
 #define TD_KSTEP_HALF_LOAD
 #define TD_KSTEP_HALF_FMA(s)
 #endif
-    if (KS == 2)
-        while (k + 2 <= kc) {
-            TD_KSTEP(0);
-            TD_KSTEP(KS - 1);
+    if (amode == A_PANELS) {
+        /* a panel's NR values of k, then the next panel, lda * NR on (the
+         * block starts at a panel, and NR is even: the even and odd sets
+         * get the same k as in the other layouts) */
+        for (int64_t kb = 0; kb < kc; kb += NR) {
+            const td_real *ap = a + kb / NR * lda * NR;
+            const int64_t ke = kb + NR < kc ? kb + NR : kc;
+            /* the strip's rows of a panel are a few lines, lda * NR values
+             * from those of the last one: too far apart for the hardware
+             * prefetchers, so ask for those of the panel after next */
+            if (kb + 2 * NR < kc)
+#pragma GCC unroll 16
+                for (int i = 0; i < rows; i++) __builtin_prefetch(ap + 2 * lda * NR + i * NR);
+            if (KS == 2)
+                while (k + 2 <= ke) {
+                    TD_KSTEP(0, ap + (k - kb));
+                    TD_KSTEP(KS - 1, ap + (k - kb));
+                }
+            while (k < ke) TD_KSTEP(0, ap + (k - kb));
         }
-    while (k < kc) TD_KSTEP(0);
+    } else {
+        if (KS == 2)
+            while (k + 2 <= kc) {
+                TD_KSTEP(0, a + k * ars);
+                TD_KSTEP(KS - 1, a + k * ars);
+            }
+        while (k < kc) TD_KSTEP(0, a + k * ars);
+    }
 #undef TD_KSTEP
 #undef TD_KSTEP_HALF_LOAD
 #undef TD_KSTEP_HALF_FMA
@@ -386,18 +422,20 @@ typedef void kernel_fn(int64_t kc, const td_real *a, int64_t lda, const td_real 
 #define HALF_WIDTH VL
 #endif
 /* the instantiations, by height: MR (6 or 8) and MR_LOW (4) */
-#define DEFINE_HEIGHT(rows) \
-    DEFINE_KERNELS(A_PACKED, rows) DEFINE_KERNELS(A_ROWS, rows) DEFINE_KERNELS(A_COLS, rows)
-#define HEIGHT_ROW(rows) \
-    {KERNEL_ROW(A_PACKED, rows), KERNEL_ROW(A_ROWS, rows), KERNEL_ROW(A_COLS, rows)}
+#define DEFINE_HEIGHT(rows)                                                        \
+    DEFINE_KERNELS(A_PACKED, rows) DEFINE_KERNELS(A_ROWS, rows)                    \
+    DEFINE_KERNELS(A_COLS, rows) DEFINE_KERNELS(A_PANELS, rows)
+#define HEIGHT_ROW(rows)                                                           \
+    {KERNEL_ROW(A_PACKED, rows), KERNEL_ROW(A_ROWS, rows), KERNEL_ROW(A_COLS, rows), \
+     KERNEL_ROW(A_PANELS, rows)}
 #if MR == 8
 DEFINE_HEIGHT(8)
 DEFINE_HEIGHT(4)
-static kernel_fn *const kernels[2][3][NR / HALF_WIDTH + 1] = {HEIGHT_ROW(8), HEIGHT_ROW(4)};
+static kernel_fn *const kernels[2][4][NR / HALF_WIDTH + 1] = {HEIGHT_ROW(8), HEIGHT_ROW(4)};
 #elif MR == 6
 DEFINE_HEIGHT(6)
 DEFINE_HEIGHT(4)
-static kernel_fn *const kernels[2][3][NR / HALF_WIDTH + 1] = {HEIGHT_ROW(6), HEIGHT_ROW(4)};
+static kernel_fn *const kernels[2][4][NR / HALF_WIDTH + 1] = {HEIGHT_ROW(6), HEIGHT_ROW(4)};
 #else
 #error "add kernel instantiations for MR"
 #endif
@@ -546,7 +584,15 @@ static void gemm_thread(const gemm_job *j, int tid, int nth, td_real *buf) {
             for (n1 = n0; n1 < nt && tile_pos(&t, st, 0, n1) < t.c1; n1++) {}
             if (n0 >= n1) continue;
 
-            pack_panels(j, jc, nc, n0, n1, pc, kc, bp);
+            /* this thread's panels of the block: packed, or in place */
+            const td_real *bpan = bp;
+            int64_t bstep = NR * kc;
+            if (j->tb == TD_GEMM_PANELS) {
+                bpan = j->B + ((jc / NR + n0) * j->ldb + pc) * NR;
+                bstep = NR * j->ldb;
+            } else {
+                pack_panels(j, jc, nc, n0, n1, pc, kc, bp);
+            }
             /* the partial strip, if this thread has a tile of it (then it has
              * the one in its first panel: bottom tiles after it come later) */
             if (medge && !edge_packed && tile_mine(&t, st, mt - 1, n0)) {
@@ -558,8 +604,15 @@ static void gemm_thread(const gemm_job *j, int tid, int nth, td_real *buf) {
                 const int64_t i0 = strip_start(st, ir);
                 const int h = strip_height(st, ir);
                 const int64_t mr = min64(h, j->M - i0);
-                const td_real *a = j->ta ? j->A + pc * j->lda + i0 : j->A + i0 * j->lda + pc;
-                int amode = j->ta ? A_COLS : A_ROWS;
+                const td_real *a = j->A + i0 * j->lda + pc;
+                int amode = A_ROWS;
+                if (j->ta == TD_GEMM_PANELS) {
+                    a = j->A + (pc / NR * j->lda + i0) * NR;
+                    amode = A_PANELS;
+                } else if (j->ta) {
+                    a = j->A + pc * j->lda + i0;
+                    amode = A_COLS;
+                }
                 if (mr < h) {
                     a = ap;
                     amode = A_PACKED;
@@ -568,7 +621,7 @@ static void gemm_thread(const gemm_job *j, int tid, int nth, td_real *buf) {
                 for (int64_t jr = n0; jr < n1; jr++) {
                     if (!tile_mine(&t, st, ir, jr)) continue;
                     const int64_t nr = min64(NR, nc - jr * NR);
-                    row[ceil_div(nr, HALF_WIDTH)](kc, a, j->lda, bp + (jr - n0) * NR * kc,
+                    row[ceil_div(nr, HALF_WIDTH)](kc, a, j->lda, bpan + (jr - n0) * bstep,
                                                   j->C + i0 * j->ldc + jc + jr * NR, j->ldc, mr,
                                                   nr, j->alpha, beta);
                 }
@@ -614,11 +667,17 @@ static void scale_c(int64_t M, int64_t N, td_real beta, td_real *C, int64_t ldc)
     }
 }
 
+int64_t TD_ISA_FN(td_gemm_panel_width)(void) { return NR; }
+
 void TD_ISA_FN(td_gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, td_real alpha,
              const td_real *A, int64_t lda, const td_real *B, int64_t ldb, td_real beta,
              td_real *C, int64_t ldc) {
     TD_ASSERT(M >= 0 && N >= 0 && K >= 0, "td_gemm: negative size %lld x %lld x %lld",
               (long long)M, (long long)N, (long long)K);
+    TD_ASSERT(trans_a >= 0 && trans_a <= TD_GEMM_PANELS && trans_b >= 0 &&
+                  trans_b <= TD_GEMM_PANELS,
+              "td_gemm: trans_a %d, trans_b %d: each must be 0, 1 or TD_GEMM_PANELS", trans_a,
+              trans_b);
     TD_ASSERT(ldc >= N && lda >= (trans_a ? M : K) && ldb >= (trans_b ? K : N),
               "td_gemm: a leading dimension is smaller than its row (lda %lld, ldb %lld, "
               "ldc %lld for %lld x %lld x %lld, trans %d %d)",
@@ -632,8 +691,10 @@ void TD_ISA_FN(td_gemm)(int trans_a, int trans_b, int64_t M, int64_t N, int64_t 
 
     gemm_job j = {.ta = trans_a, .tb = trans_b, .M = M, .N = N, .K = K, .alpha = alpha,
                   .beta = beta, .A = A, .B = B, .lda = lda, .ldb = ldb, .ldc = ldc, .C = C};
-    /* equal blocks no bigger than the limits */
-    j.kcb = ceil_div(K, ceil_div(K, KC_MAX));
+    /* equal blocks no bigger than the limits; whole panels of an A in panels */
+    const int64_t kc_max = trans_a == TD_GEMM_PANELS ? KC_MAX / NR * NR : KC_MAX;
+    j.kcb = ceil_div(K, ceil_div(K, kc_max));
+    if (trans_a == TD_GEMM_PANELS) j.kcb = round_up(j.kcb, NR);
     int64_t nc_max = NC_BYTES / (j.kcb * (int64_t)sizeof(td_real)) / NR * NR;
     if (nc_max < NR) nc_max = NR;
     j.ncb = round_up(ceil_div(N, ceil_div(N, nc_max)), NR);

@@ -1,7 +1,7 @@
 /* td_gemm against the naive reference: every transpose combination, edge
  * sizes around the register tile, alpha/beta variants, padded leading
- * dimensions; bit-identical results for any thread count; no allocation
- * after warm-up. Runs in float (the default) or double (-DTD_DOUBLE). */
+ * dimensions, operands in panels; bit-identical results for any thread
+ * count; no allocation after warm-up. Runs in float (the default) or double (-DTD_DOUBLE). */
 #include <float.h>
 #include <string.h>
 
@@ -30,6 +30,20 @@ static td_real *matrix(int64_t rows, int64_t cols, int64_t ld) {
     return m;
 }
 
+/* op (R x C, row-major at row stride ldx) in td_gemm's panels (gemm.h)
+ * of ld >= R rows: rows past R hold NaN (never read), lanes past C zero. */
+static td_real *panels_of(const td_real *X, int64_t R, int64_t C, int64_t ldx, int64_t ld) {
+    const int64_t w = td_gemm_panel_width(), np = (C + w - 1) / w;
+    td_real *p = td_alloc(sizeof(td_real) * (size_t)(np * ld * w + 1));
+    for (int64_t q = 0; q < np; q++)
+        for (int64_t r = 0; r < ld; r++)
+            for (int64_t l = 0; l < w; l++) {
+                const int64_t j = q * w + l;
+                p[(q * ld + r) * w + l] = r >= R ? (td_real)NAN : j < C ? X[r * ldx + j] : 0;
+            }
+    return p;
+}
+
 typedef struct problem {
     int ta, tb;
     int64_t M, N, K, lda, ldb, ldc;
@@ -41,9 +55,16 @@ typedef struct problem {
  * worst element is from the reference in units of its error bound
  * (<= 1 passes), or +inf on a NaN / a write outside C. */
 static double compare(const problem *p) {
-    int64_t ar = p->ta ? p->K : p->M, ac = p->ta ? p->M : p->K;
-    int64_t br = p->tb ? p->N : p->K, bc = p->tb ? p->K : p->N;
-    td_real *A = matrix(ar, ac, p->lda), *B = matrix(br, bc, p->ldb);
+    /* an operand in panels is made as op(X) row-major (ta, lda: how the
+     * reference reads it), then copied into panels for td_gemm */
+    const int pa = p->ta == TD_GEMM_PANELS, pb = p->tb == TD_GEMM_PANELS;
+    const int ta = pa ? 0 : p->ta, tb = pb ? 0 : p->tb;
+    const int64_t lda = pa ? p->K : p->lda, ldb = pb ? p->N : p->ldb;
+    int64_t ar = ta ? p->K : p->M, ac = ta ? p->M : p->K;
+    int64_t br = tb ? p->N : p->K, bc = tb ? p->K : p->N;
+    td_real *A = matrix(ar, ac, lda), *B = matrix(br, bc, ldb);
+    td_real *Ap = pa ? panels_of(A, p->M, p->K, lda, p->lda) : A;
+    td_real *Bp = pb ? panels_of(B, p->K, p->N, ldb, p->ldb) : B;
     td_real *C = matrix(p->M, p->N, p->ldc);
     if (p->nan_c)
         for (int64_t i = 0; i < p->M; i++)
@@ -52,16 +73,16 @@ static double compare(const problem *p) {
     td_real *R = td_alloc(cbytes + sizeof(td_real)), *Cabs = td_alloc(cbytes + sizeof(td_real));
     memcpy(R, C, cbytes);
     /* |A| |B| for the error bound */
-    td_real *Aa = td_alloc(sizeof(td_real) * (size_t)(ar * p->lda + 1));
-    td_real *Ba = td_alloc(sizeof(td_real) * (size_t)(br * p->ldb + 1));
-    for (int64_t i = 0; i < ar * p->lda; i++) Aa[i] = (td_real)fabs((double)A[i]);
-    for (int64_t i = 0; i < br * p->ldb; i++) Ba[i] = (td_real)fabs((double)B[i]);
+    td_real *Aa = td_alloc(sizeof(td_real) * (size_t)(ar * lda + 1));
+    td_real *Ba = td_alloc(sizeof(td_real) * (size_t)(br * ldb + 1));
+    for (int64_t i = 0; i < ar * lda; i++) Aa[i] = (td_real)fabs((double)A[i]);
+    for (int64_t i = 0; i < br * ldb; i++) Ba[i] = (td_real)fabs((double)B[i]);
     memset(Cabs, 0, cbytes);
-    td_gemm_naive(p->ta, p->tb, p->M, p->N, p->K, 1, Aa, p->lda, Ba, p->ldb, 0, Cabs, p->ldc);
+    td_gemm_naive(ta, tb, p->M, p->N, p->K, 1, Aa, lda, Ba, ldb, 0, Cabs, p->ldc);
 
-    td_gemm(p->ta, p->tb, p->M, p->N, p->K, p->alpha, A, p->lda, B, p->ldb, p->beta, C, p->ldc);
-    td_gemm_naive(p->ta, p->tb, p->M, p->N, p->K, p->alpha, A, p->lda, B, p->ldb, p->beta, R,
-                  p->ldc);
+    td_gemm(p->ta, p->tb, p->M, p->N, p->K, p->alpha, Ap, p->lda, Bp, p->ldb, p->beta, C,
+            p->ldc);
+    td_gemm_naive(ta, tb, p->M, p->N, p->K, p->alpha, A, lda, B, ldb, p->beta, R, p->ldc);
     double worst = 0;
     for (int64_t i = 0; i < p->M; i++)
         for (int64_t j = 0; j < p->ldc; j++) {
@@ -81,6 +102,8 @@ static double compare(const problem *p) {
             double q = fabs(c - r) / bound;
             if (q > worst) worst = q;
         }
+    if (pa) td_free(Ap);
+    if (pb) td_free(Bp);
     td_free(A);
     td_free(B);
     td_free(C);
@@ -153,6 +176,28 @@ static void test_big_shapes(void) {
     }
 }
 
+/* Operands in panels (as im2col writes them for the convolutions): A, B
+ * or both, against the other layouts, at sizes around the tile and the
+ * panel width, K across two blocks (an A in panels is cut at whole
+ * panels), with spare rows in the panels (ld > R). */
+static void test_panels(void) {
+    const int64_t Ms[] = {1, 9, 33}, Ns[] = {1, 17, 130}, Ks[] = {1, 16, 33, 700};
+    const int pairs[][2] = {{TD_GEMM_PANELS, 0}, {TD_GEMM_PANELS, 1}, {0, TD_GEMM_PANELS},
+                            {1, TD_GEMM_PANELS}, {TD_GEMM_PANELS, TD_GEMM_PANELS}};
+    for (int c = 0; c < 5; c++)
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++)
+                for (int k = 0; k < 4; k++) {
+                    const int ta = pairs[c][0], tb = pairs[c][1], pad = (a + b + k) % 2 * 3;
+                    problem p = make(ta, tb, Ms[a], Ns[b], Ks[k], pad);
+                    if (ta == TD_GEMM_PANELS) p.lda = Ms[a] + pad; /* rows of a panel */
+                    if (tb == TD_GEMM_PANELS) p.ldb = Ks[k] + pad;
+                    p.beta = (a + k) % 2 ? 1 : 0;
+                    p.nan_c = !p.beta;
+                    check_problem(p);
+                }
+}
+
 /* K == 0 and alpha == 0: C = beta C, A and B not read. */
 static void test_degenerate(void) {
     td_real C[6] = {1, 2, 3, 4, 5, 6};
@@ -219,6 +264,7 @@ int main(void) {
     test_degenerate();
     test_against_reference();
     test_big_shapes();
+    test_panels();
     test_threads();
     return check_done("gemm");
 }

@@ -71,6 +71,12 @@ static td_real *filled(int64_t n, td_rng *r) {
     return p;
 }
 
+/* The im2col block's elements: whole panels (td_gemm's, gemm.h). */
+static int64_t col_block(const td_conv_geom *g) {
+    const int64_t w = td_gemm_panel_width(), cols = td_conv_pixel_chunk(g) * td_conv_chunk(g);
+    return g->c * g->kh * g->kw * ((cols + w - 1) / w) * w;
+}
+
 /* The geometry (image side = the larger one) and buffers of a layer;
  * chwn: its tensors are CHWN (conv.h). */
 static void setup(const layer *l, int64_t batch, int chwn, bufs *B, td_rng *r) {
@@ -96,7 +102,7 @@ static void setup(const layer *l, int64_t batch, int chwn, bufs *B, td_rng *r) {
      * the image side's chunk and the im2col block, or the block, the column
      * side's chunk and the transposed weight gradient */
     const int64_t mc = td_conv_chunk(g), K = g->c * g->kh * g->kw;
-    const int64_t block = K * td_conv_pixel_chunk(g) * mc, it = mc * g->c * g->h * g->w;
+    const int64_t block = col_block(g), it = mc * g->c * g->h * g->w;
     int64_t need = td_conv_scratch_size(g);
     if (it + block > need) need = it + block;
     if (block + mc * g->o * g->oh * g->ow + K * g->o > need) need = block + mc * g->o * g->oh * g->ow + K * g->o;
@@ -136,15 +142,16 @@ static void backward(const layer *l, bufs *B) {
 static void gemms(const td_conv_geom *g, int kind, bufs *B) {
     const int64_t K = g->c * g->kh * g->kw, mc = td_conv_chunk(g), qc = td_conv_pixel_chunk(g);
     const int64_t op = g->oh * g->ow;
-    td_real *col = B->scratch, *G = col + K * qc * mc, *t = G + g->o * op * mc;
+    td_real *col = B->scratch, *G = col + col_block(g), *t = G + g->o * op * mc;
     for (int64_t m0 = 0; m0 < g->n; m0 += mc) {
         const int64_t cn = g->n - m0 < mc ? g->n - m0 : mc;
         for (int64_t q0 = 0; q0 < op; q0 += qc) {
             const int64_t P = (op - q0 < qc ? op - q0 : qc) * cn;
-            if (kind == 0) td_gemm(0, 0, g->o, P, K, 1, B->w, K, col, P, 0, G + q0 * cn, op * cn);
+            if (kind == 0)
+                td_gemm(0, TD_GEMM_PANELS, g->o, P, K, 1, B->w, K, col, K, 0, G + q0 * cn, op * cn);
             if (kind == 1) td_gemm(1, 0, K, P, g->o, 1, B->w, K, G + q0 * cn, op * cn, 0, col, P);
             if (kind == 2)
-                td_conv_dw_gemm(g, G + q0 * cn, op * cn, col, P, m0 == 0 && q0 == 0, B->dw, t);
+                td_conv_dw_gemm(g, G + q0 * cn, op * cn, col, P, m0 == 0 && q0 == 0, t);
         }
     }
 }
