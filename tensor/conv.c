@@ -173,6 +173,7 @@ void td_conv_im2col(const td_conv_geom *g, const td_real *it, int64_t mc, int64_
     const int64_t K = ckk(g), P = qc * mc, w = td_gemm_panel_width();
     const int lw = __builtin_ctzll((unsigned long long)w); /* w is a power of two */
     TD_ASSERT(w == (int64_t)1 << lw, "td_conv_im2col: panels of %lld columns", (long long)w);
+    const int whole = mc % w == 0; /* every piece a whole panel */
     /* two threads may share a panel, never an element */
     PAR_FOR_IF(K * P > TD_PARALLEL_MIN, u, qc, {
         const int64_t y = (q0 + u) / g->ow, x = (q0 + u) % g->ow;
@@ -182,10 +183,15 @@ void td_conv_im2col(const td_conv_geom *g, const td_real *it, int64_t mc, int64_
             const td_real *src = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w
                                      ? it + ((c * g->h + iy) * g->w + ix) * mc
                                      : NULL;
-            for (int64_t m = 0, j = u * mc; m < mc;) { /* column j = u*mc + m */
-                const int64_t lane = j & (w - 1), len = min64(w - lane, mc - m);
-                copy_piece(col + (((j >> lw) * K + k) << lw) + lane, src ? src + m : NULL, len);
-                j += len, m += len;
+            if (whole) { /* the pixel's mc / w panels, each one piece */
+                td_real *dst = col + ((u * mc >> lw) * K + k) * w;
+                for (int64_t m = 0; m < mc; m += w, dst += K * w) copy_piece(dst, src ? src + m : NULL, w);
+            } else {
+                for (int64_t m = 0, j = u * mc; m < mc;) { /* column j = u*mc + m */
+                    const int64_t lane = j & (w - 1), len = min64(w - lane, mc - m);
+                    copy_piece(col + (((j >> lw) * K + k) << lw) + lane, src ? src + m : NULL, len);
+                    j += len, m += len;
+                }
             }
             if (++jj == g->kw) {
                 jj = 0;
