@@ -20,13 +20,20 @@ td_convvae_config td_convvae_defaults(void) {
  * them takes the batch in with one transpose, [N, C*H*W] -> [C*H*W, N],
  * and gives it back with another, where NCHW convolutions would each
  * transpose their input and output inside. The flattened features are
- * in NCHW's order either way (channel, row, column). */
+ * in NCHW's order either way (channel, row, column).
+ *
+ * A ReLU after a convolution runs inside it (td_conv_spec.relu, set in
+ * td_convvae_init); other activations are ops of their own. */
+static td_var *conv_act(td_tape *t, td_var *h, td_conv_spec s, td_activation act) {
+    return s.relu ? h : td_activate(t, h, act);
+}
+
 void td_convvae_encode(td_tape *t, const td_convvae *m, td_var *x, td_var **mu, td_var **logvar) {
     const td_convvae_config *c = &m->cfg;
     const int64_t n = td_dim(x, 0), flat = c->ch2 * (c->height / 4) * (c->width / 4);
     td_var *h = td_reshape(t, td_transpose(t, x), TD_SHAPE(1, c->height, c->width, n));
-    h = td_activate(t, td_conv2d_layer_forward(t, &m->conv1, h), c->act);
-    h = td_activate(t, td_conv2d_layer_forward(t, &m->conv2, h), c->act);
+    h = conv_act(t, td_conv2d_layer_forward(t, &m->conv1, h), m->conv1.spec, c->act);
+    h = conv_act(t, td_conv2d_layer_forward(t, &m->conv2, h), m->conv2.spec, c->act);
     h = td_transpose(t, td_reshape(t, h, TD_SHAPE(flat, n)));
     h = td_activate(t, td_linear_layer_forward(t, &m->fc, h), c->act);
     *mu = td_linear_layer_forward(t, &m->fc_mu, h);
@@ -44,8 +51,8 @@ static td_var *decode_raw(td_tape *t, const void *model, td_var *z) {
     const int64_t n = td_dim(z, 0);
     td_var *h = td_activate(t, td_linear_layer_forward(t, &m->dec_fc, z), c->act);
     h = td_reshape(t, td_transpose(t, h), TD_SHAPE(c->ch2, c->height / 4, c->width / 4, n));
-    h = td_activate(t, td_conv_transpose2d_layer_forward(t, &m->deconv1, h), c->act);
-    h = td_activate(t, td_conv_transpose2d_layer_forward(t, &m->deconv2, h), c->act);
+    h = conv_act(t, td_conv_transpose2d_layer_forward(t, &m->deconv1, h), m->deconv1.spec, c->act);
+    h = conv_act(t, td_conv_transpose2d_layer_forward(t, &m->deconv2, h), m->deconv2.spec, c->act);
     h = td_conv_transpose2d_layer_forward(t, &m->deconv3, h);
     return td_transpose(t, td_reshape(t, h, TD_SHAPE(c->height * c->width, n)));
 }
@@ -83,6 +90,8 @@ int td_convvae_init(td_convvae *m, td_params *p, const td_convvae_config *cfg) {
     td_conv_transpose2d_layer_init(&m->deconv3, p, "dec.deconv3", c->ch1, 1, 3, 1, 1, 0, init);
     m->conv1.spec.chwn = m->conv2.spec.chwn = 1; /* see td_convvae_encode */
     m->deconv1.spec.chwn = m->deconv2.spec.chwn = m->deconv3.spec.chwn = 1;
+    const int relu = c->act == TD_ACT_RELU; /* fused, see td_convvae_encode */
+    m->conv1.spec.relu = m->conv2.spec.relu = m->deconv1.spec.relu = m->deconv2.spec.relu = relu;
     return 0;
 }
 

@@ -139,6 +139,17 @@ static void bias_chwn(td_real *x, int64_t ch, int64_t plane, const td_real *bias
     });
 }
 
+/* rows of n values at stride ld through a ReLU, in place: a fused
+ * activation, applied where its values were just written (the block a
+ * GEMM left in L2) rather than in a pass of its own over the tensor */
+static inline td_real relu1(td_real v) { return v < 0 ? (td_real)0 : v; } /* NaN stays, as td_relu */
+static void relu_rows(td_real *x, int64_t rows, int64_t n, int64_t ld) {
+    PAR_FOR_IF(rows * n > TD_PARALLEL_MIN, r, rows, {
+        td_real *p = x + r * ld;
+        for (int64_t i = 0; i < n; i++) p[i] = relu1(p[i]);
+    });
+}
+
 /* ---- im2col and col2im over a chunk in CHWN --------------------------------
  * col [K, qc*mc]: row k = (c, i, j); column u*mc + m is output pixel q0 + u
  * of image m, which reads the image side at (y*sh - ph + i, x*sw - pw + j)
@@ -217,13 +228,19 @@ void td_conv_im2col(const td_conv_geom *g, const td_real *it, int64_t mc, int64_
  * gets all of the block's taps at once. With assign, a row that no
  * earlier block reads starts from bias[c] (0 when bias is NULL); the
  * others, and every row without assign, add to what is there; the first
- * block also sets the rows that no output pixel reads. A thread takes a
- * channel (and, with few channels, a quarter of the images), so no two
- * threads write the same value. */
+ * block also sets the rows that no output pixel reads. With relu, a row
+ * goes through the ReLU in the block of its last reader, while in L1. A
+ * thread takes a channel (and, with few channels, a quarter of the
+ * images), so no two threads write the same value. */
 static int64_t first_reader(const td_conv_geom *g, int64_t iy) { /* oh: none */
     const int64_t lo = iy + g->ph - g->kh + 1; /* the rows oy with oy*sh in [lo, iy + ph] */
     const int64_t oy = lo <= 0 ? 0 : ceil_div(lo, g->sh);
     return oy * g->sh <= iy + g->ph && oy < g->oh ? oy : g->oh;
+}
+
+/* The last output row that reads input row iy, if any reads it. */
+static int64_t last_reader(const td_conv_geom *g, int64_t iy) {
+    return min64((iy + g->ph) / g->sh, g->oh - 1);
 }
 
 /* Whether tap row i of output rows [r0, r1) reads input row iy. */
@@ -233,22 +250,23 @@ static int row_reads(const td_conv_geom *g, int64_t iy, int64_t i, int64_t r0, i
 }
 
 void td_conv_col2im(const td_conv_geom *g, const td_real *col, int64_t mc, int64_t q0, int64_t qc,
-                    int assign, const td_real *bias, td_real *it) {
+                    int assign, const td_real *bias, int relu, td_real *it) {
     TD_ASSERT(q0 % g->ow == 0 && (qc % g->ow == 0 || q0 + qc == opix(g)),
               "td_conv_col2im: a block of %lld pixels from %lld is not whole rows of %lld",
               (long long)qc, (long long)q0, (long long)g->ow);
+    TD_ASSERT(!relu || assign, "td_conv_col2im: a ReLU needs the image side assigned");
     const int64_t P = qc * mc, parts = g->c >= 8 || mc < 16 ? 1 : 4;
     const int64_t r0 = q0 / g->ow, r1 = (q0 + qc) / g->ow; /* the block's output rows */
     const int64_t y0 = max64(r0 * g->sh - g->ph, 0);
     const int64_t y1 = min64((r1 - 1) * g->sh - g->ph + g->kh, g->h); /* rows it reaches */
     PAR_FOR_IF(ckk(g) * P > TD_PARALLEL_MIN, r, g->c * parts, {
         const int64_t c = r / parts, m0 = mc * (r % parts) / parts, m1 = mc * (r % parts + 1) / parts;
-        const td_real b = bias ? bias[c] : 0;
+        const td_real b = bias ? bias[c] : 0, unread = relu ? relu1(b) : b;
         td_real *plane = it + c * g->h * g->w * mc;
         for (int64_t iy = 0; assign && q0 == 0 && iy < g->h; iy++)
             if (first_reader(g, iy) == g->oh)
                 for (int64_t x = 0; x < g->w * mc; x += mc)
-                    for (int64_t m = m0; m < m1; m++) plane[iy * g->w * mc + x + m] = b;
+                    for (int64_t m = m0; m < m1; m++) plane[iy * g->w * mc + x + m] = unread;
         for (int64_t iy = y0; iy < y1; iy++) {
             int64_t reads = 0; /* taps of the block that read row iy */
             for (int64_t i = 0; i < g->kh; i++) reads += row_reads(g, iy, i, r0, r1);
@@ -274,6 +292,9 @@ void td_conv_col2im(const td_conv_geom *g, const td_real *col, int64_t mc, int64
                     }
                 }
             }
+            if (relu && last_reader(g, iy) < r1) /* its last terms are in */
+                for (int64_t x = 0; x < g->w * mc; x += mc)
+                    for (int64_t m = m0; m < m1; m++) row[x + m] = relu1(row[x + m]);
         }
     });
 }
@@ -318,7 +339,8 @@ static void dw_finish(const td_conv_geom *g, const td_real *t, td_real *dw) {
 /* In each function below, a result in CHWN goes straight into the output
  * tensor when that is CHWN (g->chwn), else into scratch and then to NCHW. */
 void td_conv_forward(const td_conv_geom *g, const td_real *img, const td_real *w,
-                     const td_real *bias, td_real *cols, td_real *scratch, td_real *keep) {
+                     const td_real *bias, int relu, td_real *cols, td_real *scratch,
+                     td_real *keep) {
     const lowering L = lowering_of(g, scratch);
     const int64_t K = ckk(g);
     FOR_CHUNKS(g, L, {
@@ -331,8 +353,13 @@ void td_conv_forward(const td_conv_geom *g, const td_real *img, const td_real *w
         FOR_BLOCKS(g, L, {
             td_conv_im2col(g, it, cn, q0, qn, L.col);
             td_gemm(0, TD_GEMM_PANELS, g->o, P, K, 1, w, K, L.col, K, on_bias, ct + q0 * cn, ldc_);
+            if (relu && g->chwn) relu_rows(ct + q0 * cn, g->o, P, ldc_); /* the block, in L2 */
         });
-        if (!g->chwn) from_chwn(ct, cn, col_size(g), opix(g), bias, 1, cols + m0 * col_size(g));
+        if (!g->chwn) {
+            td_real *dst = cols + m0 * col_size(g);
+            from_chwn(ct, cn, col_size(g), opix(g), bias, 1, dst);
+            if (relu) relu_rows(dst, cn, col_size(g), col_size(g));
+        }
     });
 }
 
@@ -341,7 +368,8 @@ void td_conv_forward(const td_conv_geom *g, const td_real *img, const td_real *w
  * forward's image side in CHWN. */
 static void conv2d_backward(const td_conv_geom *g, const td_real *img, const td_real *dcols,
                             const td_real *w, td_real *dimg, int assign, const td_real *bias,
-                            td_real *dw, td_real *scratch, const td_real *kept) {
+                            int relu, td_real *dw, td_real *scratch, const td_real *kept) {
+    TD_ASSERT(!relu || assign, "td_conv_backward_data: a ReLU needs the output assigned");
     const lowering L = lowering_of(g, scratch);
     const int64_t K = ckk(g);
     FOR_CHUNKS(g, L, {
@@ -361,27 +389,30 @@ static void conv2d_backward(const td_conv_geom *g, const td_real *img, const td_
             }
             if (dimg) {
                 td_gemm(1, 0, K, P, g->o, 1, w, K, ct + q0 * cn, ldc_, 0, L.col, P); /* W^T G */
-                td_conv_col2im(g, L.col, cn, q0, qn, start, start_bias, dit);
+                td_conv_col2im(g, L.col, cn, q0, qn, start, start_bias, relu && g->chwn, dit);
             }
         });
-        if (dimg && !g->chwn)
-            from_chwn(dit, cn, img_size(g), g->h * g->w, bias, assign, dimg + m0 * img_size(g));
-        else if (dimg && bias && !assign)
+        if (dimg && !g->chwn) {
+            td_real *dst = dimg + m0 * img_size(g);
+            from_chwn(dit, cn, img_size(g), g->h * g->w, bias, assign, dst);
+            if (relu) relu_rows(dst, cn, img_size(g), img_size(g));
+        } else if (dimg && bias && !assign)
             bias_chwn(dimg, g->c, g->h * g->w * cn, bias, 0);
     });
     if (dw) dw_finish(g, L.t, dw);
 }
 
 void td_conv_backward_data(const td_conv_geom *g, const td_real *cols, const td_real *w,
-                           const td_real *bias, int assign, td_real *img, td_real *scratch) {
-    conv2d_backward(g, NULL, cols, w, img, assign, bias, NULL, scratch, NULL);
+                           const td_real *bias, int relu, int assign, td_real *img,
+                           td_real *scratch) {
+    conv2d_backward(g, NULL, cols, w, img, assign, bias, relu, NULL, scratch, NULL);
 }
 
 /* Per block the column side is read in place by both gradients. */
 void td_conv2d_backward(const td_conv_geom *g, const td_real *img, const td_real *dcols,
                         const td_real *w, td_real *dimg, int assign, td_real *dw,
                         td_real *scratch, const td_real *kept) {
-    conv2d_backward(g, img, dcols, w, dimg, assign, NULL, dw, scratch, kept);
+    conv2d_backward(g, img, dcols, w, dimg, assign, NULL, 0, dw, scratch, kept);
 }
 
 /* Per block the image side's gradient goes through im2col once for both. */
@@ -408,20 +439,49 @@ void td_conv_transpose2d_backward(const td_conv_geom *g, const td_real *dimg, co
 }
 
 /* Eight partial sums per plane, in double: vectorizable, and in a fixed
- * order whatever the thread count. */
-void td_conv_bias_grad(int64_t n, int64_t ch, int64_t plane, const td_real *x, td_real *db) {
+ * order whatever the thread count. With a ReLU the masked values are
+ * stored and then summed a piece at a time, while in L1: one pass over
+ * the tensor where the ReLU's own backward and the bias gradient took two
+ * (and a tensor between them). The pieces are whole groups of eight, so
+ * the sums are the same with and without the ReLU. */
+#define SUM_PIECE 2048
+static inline void sum_groups(const td_real *p, int64_t n, double acc[8]) { /* n % 8 == 0 */
+    for (int64_t q = 0; q < n; q += 8)
+        for (int u = 0; u < 8; u++) acc[u] += p[q + u];
+}
+
+void td_conv_relu_bias_grad(int64_t n, int64_t ch, int64_t plane, const td_real *y,
+                            const td_real *x, td_real *dx, td_real *db) {
     PAR_FOR_IF(n * ch * plane > TD_PARALLEL_MIN, c, ch, {
         double acc[8] = {0};
         for (int64_t m = 0; m < n; m++) {
-            const td_real *p = x + (m * ch + c) * plane;
-            int64_t q = 0;
-            for (; q + 8 <= plane; q += 8)
-                for (int u = 0; u < 8; u++) acc[u] += p[q + u];
-            for (; q < plane; q++) acc[0] += p[q];
+            const int64_t at = (m * ch + c) * plane, groups = plane - plane % 8;
+            const td_real *p = x + at;
+            if (y) { /* the masked piece, then its sums */
+                for (int64_t q0 = 0; q0 < plane; q0 += SUM_PIECE) {
+                    const int64_t q1 = min64(q0 + SUM_PIECE, plane);
+                    const td_real *restrict py = y + at, *restrict px = p;
+                    td_real *restrict pd = dx + at;
+                    for (int64_t q = q0; q < q1; q++) { /* both read: a vector select */
+                        const td_real v = px[q];
+                        pd[q] = py[q] > 0 ? v : 0;
+                    }
+                    if (db) sum_groups(pd + q0, max64(min64(q1, groups) - q0, 0), acc);
+                }
+                p = dx + at;
+            } else if (db) {
+                sum_groups(p, groups, acc);
+            }
+            for (int64_t q = groups; db && q < plane; q++) acc[0] += p[q];
         }
-        db[c] += (td_real)(((acc[0] + acc[1]) + (acc[2] + acc[3])) +
-                           ((acc[4] + acc[5]) + (acc[6] + acc[7])));
+        if (db)
+            db[c] += (td_real)(((acc[0] + acc[1]) + (acc[2] + acc[3])) +
+                               ((acc[4] + acc[5]) + (acc[6] + acc[7])));
     });
+}
+
+void td_conv_bias_grad(int64_t n, int64_t ch, int64_t plane, const td_real *x, td_real *db) {
+    td_conv_relu_bias_grad(n, ch, plane, NULL, x, NULL, db);
 }
 
 /* ---- pooling and upsampling ---------------------------------------------------- */

@@ -46,19 +46,22 @@ int64_t td_conv_chunk(const td_conv_geom *g);
 int64_t td_conv_pixel_chunk(const td_conv_geom *g);
 int64_t td_conv_scratch_size(const td_conv_geom *g);
 
-/* cols [n, o, oh, ow] = W img (+ bias[o] when bias is not NULL). keep:
+/* cols [n, o, oh, ow] = W img (+ bias[o] when bias is not NULL), through
+ * a ReLU (v < 0 ? 0 : v) when relu is 1. keep:
  * NULL, or room for td_conv_keep_size(g) elements, where the image side
  * of the whole batch is then left in CHWN, chunk by chunk, for
  * td_conv2d_backward (which otherwise transposes it again for the weight
  * gradient). */
 void td_conv_forward(const td_conv_geom *g, const td_real *img, const td_real *w,
-                     const td_real *bias, td_real *cols, td_real *scratch, td_real *keep);
+                     const td_real *bias, int relu, td_real *cols, td_real *scratch,
+                     td_real *keep);
 int64_t td_conv_keep_size(const td_conv_geom *g);
 /* img [n, c, h, w] += the transpose of td_conv_forward applied to cols
  * (assign: img = it, img's old contents never read), + bias[c] when bias
- * is not NULL. */
+ * is not NULL; relu (only with assign): img = ReLU of that. */
 void td_conv_backward_data(const td_conv_geom *g, const td_real *cols, const td_real *w,
-                           const td_real *bias, int assign, td_real *img, td_real *scratch);
+                           const td_real *bias, int relu, int assign, td_real *img,
+                           td_real *scratch);
 /* conv2d's gradients from dcols (the output's): dimg += W^T dcols (the
  * input's; assign: dimg = it) and dw [o, c*kh*kw] += dcols im2col(img)^T;
  * either may be NULL. kept: the forward's keep, or NULL to transpose img
@@ -87,14 +90,21 @@ void td_conv_dw_gemm(const td_conv_geom *g, const td_real *G, int64_t ldg, const
  * adjoint, which reads a col [c*kh*kw, qc*mc] in rows (W^T G). The
  * blocks are whole output rows, taken in order from q0 = 0; with assign,
  * the image side is set instead, each value to bias[c] (0 for NULL) plus
- * what the blocks add to it. Exposed for bench_conv --lowering. */
+ * what the blocks add to it, and with relu as well, passed through a ReLU
+ * once the last block has added to it. Exposed for bench_conv --lowering. */
 void td_conv_im2col(const td_conv_geom *g, const td_real *it, int64_t mc, int64_t q0, int64_t qc,
                     td_real *col);
 void td_conv_col2im(const td_conv_geom *g, const td_real *col, int64_t mc, int64_t q0, int64_t qc,
-                    int assign, const td_real *bias, td_real *it);
+                    int assign, const td_real *bias, int relu, td_real *it);
 
-/* db[ch] += sum of x[n, ch, :] over the batch and the plane of `plane`
- * values (the bias gradient of either side). */
+/* The gradients of a side's bias and of what went into its ReLU, in one
+ * pass over x [n, ch, plane] (the side's gradient; plane values per image
+ * and channel): with y (the ReLU's output) not NULL, dx = x where y > 0,
+ * else 0 (dx may be x itself); then db[ch] += the sum of dx over the batch
+ * and the plane (db NULL: none). td_conv_bias_grad is the case without a
+ * ReLU. The sums run in a fixed order, the same in both. */
+void td_conv_relu_bias_grad(int64_t n, int64_t ch, int64_t plane, const td_real *y,
+                            const td_real *x, td_real *dx, td_real *db);
 void td_conv_bias_grad(int64_t n, int64_t ch, int64_t plane, const td_real *x, td_real *db);
 
 /* ---- pooling and upsampling over planes [n*c] of h x w -------------------- */

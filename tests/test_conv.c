@@ -118,9 +118,12 @@ static double *relayout(double *a, int64_t n, int64_t F, int to_chwn) {
 }
 
 /* One case through the op and td_backward (loss = sum(gy * y)) against the
- * reference, with NCHW or (chwn) CHWN tensors; returns 1 when it was a
+ * reference, with NCHW or (chwn) CHWN tensors, and with the ReLU fused
+ * (relu): then the reference's y goes through it, and its gradients take
+ * gy where the op's y is positive (the op's own signs, so that a value
+ * within rounding of 0 cannot split the two); returns 1 when it was a
  * valid geometry. */
-static int run_case(const ccase *k, int transpose, int bias, int chwn) {
+static int run_case(const ccase *k, int transpose, int bias, int chwn, int relu) {
     if (!transpose && (k->h + 2 * k->ph < k->kh || k->w + 2 * k->pw < k->kw)) return 0;
     if (transpose && ((k->h - 1) * k->sh - 2 * k->ph + k->kh + k->oph < 1 ||
                       (k->w - 1) * k->sw - 2 * k->pw + k->kw + k->opw < 1)) return 0;
@@ -134,7 +137,7 @@ static int run_case(const ccase *k, int transpose, int bias, int chwn) {
     if (b) fill(b, 3);
     td_tape *t = td_tape_create();
     const td_conv_spec s = {k->sh, k->sw, k->ph, k->pw, transpose ? k->oph : 0,
-                            transpose ? k->opw : 0, chwn};
+                            transpose ? k->opw : 0, chwn, relu};
     td_var *y = transpose ? td_conv_transpose2d_spec(t, x, w, b, s) : td_conv2d_spec(t, x, w, b, s);
     td_var *gy = td_const_new(t, y->value.shape);
     fill(gy, 4);
@@ -142,8 +145,13 @@ static int run_case(const ccase *k, int transpose, int bias, int chwn) {
     const int64_t fx = x->value.size / k->n, fy = y->value.size / k->n; /* per image */
     double *xd = as_double(x), *wd = as_double(w), *bd = b ? as_double(b) : NULL, *gd = as_double(gy);
     if (chwn) xd = relayout(xd, k->n, fx, 0), gd = relayout(gd, k->n, fy, 0);
+    double *yd = as_double(y);
+    if (chwn) yd = relayout(yd, k->n, fy, 0);
+    for (int64_t q = 0; relu && q < y->value.size; q++)
+        if (!(yd[q] > 0)) gd[q] = 0;
     reference(k, transpose, xd, wd, bd, gd, &r);
-    free(xd), free(wd), free(bd), free(gd);
+    for (int64_t q = 0; relu && q < y->value.size; q++) r.y[q] = fmax(r.y[q], 0);
+    free(xd), free(wd), free(bd), free(gd), free(yd);
     if (chwn) r.y = relayout(r.y, k->n, fy, 1), r.dx = relayout(r.dx, k->n, fx, 1);
     const int64_t yh = y->value.shape.d[chwn ? 1 : 2], yw = y->value.shape.d[chwn ? 2 : 3];
     CHECK(yh == r.oh && yw == r.ow, "output %lld x %lld, expected %lld x %lld", (long long)yh,
@@ -152,8 +160,8 @@ static int run_case(const ccase *k, int transpose, int bias, int chwn) {
     /* float: sums of up to 576 products of values in [-1, 1] */
     const double tol = sizeof(td_real) == 8 ? 1e-12 : 2e-4;
     const char *op = transpose ? "conv_transpose2d" : "conv2d";
-#define CASE_FMT "%s%s n%lld c%lld %lldx%lld o%lld k%lldx%lld s%lld,%lld p%lld,%lld op%lld,%lld: %s off by %.3g"
-#define CASE_ARGS op, chwn ? " (CHWN)" : "", (long long)k->n, (long long)k->c, (long long)k->h, (long long)k->w, (long long)k->o, \
+#define CASE_FMT "%s%s%s n%lld c%lld %lldx%lld o%lld k%lldx%lld s%lld,%lld p%lld,%lld op%lld,%lld: %s off by %.3g"
+#define CASE_ARGS op, chwn ? " (CHWN)" : "", relu ? " + relu" : "", (long long)k->n, (long long)k->c, (long long)k->h, (long long)k->w, (long long)k->o, \
         (long long)k->kh, (long long)k->kw, (long long)k->sh, (long long)k->sw, (long long)k->ph, \
         (long long)k->pw, (long long)s.out_pad_h, (long long)s.out_pad_w
     double d;
@@ -186,10 +194,12 @@ static void test_against_reference(void) {
                     const int64_t sw = si % 2 ? sh % 3 + 1 : sh;
                     ccase k = {z[0], z[1], z[2], z[3], z[4], z[5], z[6], sh, sw, p, (p + si) % 3,
                                sh - 1, sw > 1 ? 1 : 0};
-                    ran += run_case(&k, transpose, (int)(si + p) % 2 == 0, chwn);
+                    /* the ReLU in every other case, across the bias's */
+                    const int relu = (int)(sh + p) % 2;
+                    ran += run_case(&k, transpose, (int)(si + p) % 2 == 0, chwn, relu);
                     if (transpose) { /* and without output padding */
                         k.oph = k.opw = 0;
-                        ran += run_case(&k, transpose, 1, chwn);
+                        ran += run_case(&k, transpose, 1, chwn, !relu);
                     }
                 }
     /* the VAE's shapes at a small batch, large enough for several chunks */
@@ -199,11 +209,11 @@ static void test_against_reference(void) {
      * copies; the batches above take its general path) */
     ccase panels = {32, 8, 7, 7, 8, 3, 3, 2, 2, 1, 1, 1, 1};
     for (int chwn = 0; chwn < 2; chwn++) {
-        ran += run_case(&big, 0, 1, chwn);
-        ran += run_case(&big, 1, 1, chwn);
-        ran += run_case(&vae, 1, 1, chwn);
-        ran += run_case(&panels, 0, 1, chwn);
-        ran += run_case(&panels, 1, 1, chwn);
+        ran += run_case(&big, 0, 1, chwn, 0);
+        ran += run_case(&big, 1, 1, chwn, 1);
+        ran += run_case(&vae, 1, 1, chwn, 1);
+        ran += run_case(&panels, 0, 1, chwn, 1);
+        ran += run_case(&panels, 1, 1, chwn, 0);
     }
     /* tall and wide planes, strided and not: sizes at which a blocked
      * im2col/col2im (bands of rows sharing halo rows) would change path */
@@ -213,7 +223,8 @@ static void test_against_reference(void) {
     const ccase *edges[] = {&tall, &tall_strided, &wide};
     for (size_t e = 0; e < 3; e++)
         for (int transpose = 0; transpose < 2; transpose++)
-            for (int chwn = 0; chwn < 2; chwn++) ran += run_case(edges[e], transpose, 1, chwn);
+            for (int chwn = 0; chwn < 2; chwn++)
+                ran += run_case(edges[e], transpose, 1, chwn, transpose); /* col2im's ReLU over blocks */
     printf("reference: %d geometries, each in both layouts\n", ran / 2);
     CHECK(ran == 2 * 119, "%d geometries ran, expected all 119 in both layouts", ran);
 }
@@ -276,7 +287,7 @@ static void test_col2im_bits(void) {
                     const int64_t qn = op - q0 < qc ? op - q0 : qc;
                     /* a block's runs, as the caller's im2col block holds them */
                     const td_real *block = col + q0 * mc * K;
-                    td_conv_col2im(&g, block, mc, q0, qn, mode < 2, mode == 1 ? bias : NULL, got);
+                    td_conv_col2im(&g, block, mc, q0, qn, mode < 2, mode == 1 ? bias : NULL, 0, got);
                     col2im_by_scatter(&g, block, mc, q0, qn, want);
                 }
                 CHECK(memcmp(got, want, sizeof(td_real) * (size_t)size) == 0,
@@ -311,13 +322,18 @@ static void net_init(net *m) {
 }
 
 /* x [16, 1, 28, 28] -> conv s2 -> conv s2 -> convT s2 -> pool -> fc ->
- * cross-entropy: every new op, forward and backward. */
+ * cross-entropy: every new op, forward and backward. Each ReLU is td_relu,
+ * or fused into its convolution when the layer's spec says so. */
+static td_var *relu_unless_fused(td_tape *t, td_var *h, td_conv_spec s) {
+    return s.relu ? h : td_relu(t, h);
+}
 static double net_step(net *m, td_tape *t, const td_tensor *x, const td_tensor *labels) {
     td_tape_reset(t);
     td_params_zero_grad(m->p);
-    td_var *h = td_relu(t, td_conv2d_layer_forward(t, &m->c1, td_const(t, *x)));
-    h = td_relu(t, td_conv2d_layer_forward(t, &m->c2, h));               /* [16, 64, 7, 7] */
-    h = td_relu(t, td_conv_transpose2d_layer_forward(t, &m->t1, h));     /* [16, 32, 14, 14] */
+    td_var *h = relu_unless_fused(t, td_conv2d_layer_forward(t, &m->c1, td_const(t, *x)), m->c1.spec);
+    h = relu_unless_fused(t, td_conv2d_layer_forward(t, &m->c2, h), m->c2.spec); /* [16, 64, 7, 7] */
+    h = relu_unless_fused(t, td_conv_transpose2d_layer_forward(t, &m->t1, h),
+                          m->t1.spec); /* [16, 32, 14, 14] */
     h = td_max_pool2d(t, td_upsample2d(t, h, 2), 4, 4);                  /* [16, 32, 7, 7] */
     h = td_reshape(t, h, TD_SHAPE(16, 32 * 7 * 7));
     td_var *loss = td_cross_entropy(t, td_linear_layer_forward(t, &m->fc, h), td_const(t, *labels));
@@ -325,6 +341,9 @@ static double net_step(net *m, td_tape *t, const td_tensor *x, const td_tensor *
     return loss->value.data[0];
 }
 
+/* 1 and 2 threads, the ReLUs as ops; then 2 threads with them fused into
+ * the convolutions (td_conv_spec.relu): all the same loss and gradient
+ * bits (test_convvae compares the fused CHWN layers). */
 static void test_threads_and_allocs(void) {
     td_tensor x = td_tensor_zeros(TD_SHAPE(16, 1, 28, 28)), labels = td_tensor_zeros(TD_SHAPE(16));
     td_rng r;
@@ -333,25 +352,29 @@ static void test_threads_and_allocs(void) {
     for (int64_t i = 0; i < 16; i++) labels.data[i] = (td_real)(i % 10);
     td_real *grads[2];
     double loss[2];
-    for (int run = 0; run < 2; run++) {
+    const char *runs[] = {"1 thread", "2 threads", "2 threads, fused ReLUs"};
+    for (int run = 0; run < 3; run++) {
 #ifdef _OPENMP
-        omp_set_num_threads(run + 1);
+        omp_set_num_threads(run ? 2 : 1);
 #endif
         net m;
         net_init(&m);
+        m.c1.spec.relu = m.c2.spec.relu = m.t1.spec.relu = run == 2;
         td_tape *t = td_tape_create();
         int64_t allocs = 0;
+        const int k = run ? 1 : 0; /* run 2 replaces run 1's results */
         for (int step = 0; step < 3; step++) {
             const int64_t before = td_alloc_count();
-            loss[run] = net_step(&m, t, &x, &labels);
+            loss[k] = net_step(&m, t, &x, &labels);
             if (step == 2) allocs = td_alloc_count() - before;
         }
-        CHECK(allocs == 0, "%d thread(s): the third step made %lld allocations", run + 1, (long long)allocs);
-        grads[run] = malloc(sizeof(td_real) * (size_t)m.p->total);
-        memcpy(grads[run], m.p->grads, sizeof(td_real) * (size_t)m.p->total);
-        if (run == 1)
+        CHECK(allocs == 0, "%s: the third step made %lld allocations", runs[run], (long long)allocs);
+        if (run < 2) grads[k] = malloc(sizeof(td_real) * (size_t)m.p->total);
+        memcpy(grads[k], m.p->grads, sizeof(td_real) * (size_t)m.p->total);
+        if (run)
             CHECK(memcmp(grads[0], grads[1], sizeof(td_real) * (size_t)m.p->total) == 0 && loss[0] == loss[1],
-                  "1 and 2 threads give different gradients or losses (%.17g, %.17g)", loss[0], loss[1]);
+                  "%s and %s give different gradients or losses (%.17g, %.17g)", runs[0], runs[run],
+                  loss[0], loss[1]);
         td_tape_destroy(t);
         td_params_destroy(m.p);
     }

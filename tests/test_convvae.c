@@ -1,7 +1,8 @@
 /* The convolutional VAE in float32, on 300 synthetic 8x8 images: training
  * lowers the loss, a training step allocates nothing after the first
  * epoch (the arena), and -ELBO >= -IW(K=5) >= -IW(K=50), the K = 1
- * estimate agreeing with the ELBO evaluation; configs it cannot build say
+ * estimate agreeing with the ELBO evaluation; its ReLUs fused into the
+ * convolutions give the bits of td_relu ops; configs it cannot build say
  * why. Its gradients are checked in test_vae_grad; checkpoints, resume and
  * the pictures are the command line's, tested through it in test_cli. */
 #include <string.h>
@@ -41,6 +42,41 @@ static double eval_loss(td_tape *t, const td_vae_core *c, const td_tensor *x, ui
     return s / N;
 }
 
+/* The loss and gradients of one batch, with the convolutions' ReLUs fused
+ * (as td_convvae_init sets them) or as ops of their own: the same bits. */
+static void test_fused_relu(const td_convvae_config *cfg, const td_tensor *x) {
+    td_real *grads[2];
+    double loss[2];
+    int64_t total = 0;
+    for (int fused = 1; fused >= 0; fused--) {
+        td_params *p = td_params_create();
+        td_convvae m;
+        CHECK(td_convvae_init(&m, p, cfg) == 0, "init: %s", td_error());
+        CHECK(m.conv1.spec.relu && m.conv2.spec.relu && m.deconv1.spec.relu && m.deconv2.spec.relu &&
+                  !m.deconv3.spec.relu, "init fuses the ReLU of every convolution but the last");
+        m.conv1.spec.relu = m.conv2.spec.relu = m.deconv1.spec.relu = m.deconv2.spec.relu = fused;
+        td_rng init, noise;
+        td_rng_init(&init, 7);
+        td_rng_init(&noise, 8);
+        td_params_finalize(p, &init);
+        td_tape *t = td_tape_create();
+        td_vae_terms terms;
+        td_var *l = td_convvae_loss(t, &m, td_const(t, td_tensor_rows(x, 0, 50)), &noise, 1, &terms);
+        td_params_zero_grad(p);
+        td_backward(t, l);
+        loss[fused] = l->value.data[0];
+        total = p->total;
+        grads[fused] = malloc(sizeof(td_real) * (size_t)total);
+        memcpy(grads[fused], p->grads, sizeof(td_real) * (size_t)total);
+        td_tape_destroy(t);
+        td_params_destroy(p);
+    }
+    CHECK(loss[0] == loss[1] && memcmp(grads[0], grads[1], sizeof(td_real) * (size_t)total) == 0,
+          "fused ReLUs change the loss (%.9g against %.9g) or the gradients", loss[1], loss[0]);
+    free(grads[0]);
+    free(grads[1]);
+}
+
 int main(void) {
     td_tensor x = td_tensor_zeros(TD_SHAPE(N, SIDE * SIDE));
     bars(&x);
@@ -64,6 +100,7 @@ int main(void) {
     td_var *img = td_vae_core_sample(t, &core, 3, &noise);
     CHECK(td_dim(mu, 0) == 5 && td_dim(mu, 1) == 4 && td_dim(lv, 1) == 4, "codes [5, 4]");
     CHECK(td_dim(img, 0) == 3 && td_dim(img, 1) == SIDE * SIDE, "samples [3, %d]", SIDE * SIDE);
+    test_fused_relu(&cfg, &x);
 
     const double before = eval_loss(t, &core, &x, 99);
     double first = 0, last = 0;

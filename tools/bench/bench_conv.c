@@ -118,9 +118,9 @@ static void bufs_free(bufs *B) {
 static void forward(const layer *l, bufs *B) {
     const td_conv_geom *g = &B->g;
     if (!l->transpose) {
-        td_conv_forward(g, B->x, B->w, B->b, B->y, B->scratch, B->keep);
+        td_conv_forward(g, B->x, B->w, B->b, 0, B->y, B->scratch, B->keep);
     } else {
-        td_conv_backward_data(g, B->x, B->w, B->b, 1, B->y, B->scratch);
+        td_conv_backward_data(g, B->x, B->w, B->b, 0, 1, B->y, B->scratch);
     }
 }
 
@@ -182,7 +182,7 @@ static void lower(const layer *l, bufs *B, int kind) {
         for (int64_t q0 = 0; q0 < op; q0 += qc) {
             const int64_t qn = op - q0 < qc ? op - q0 : qc;
             if (kind == 0) td_conv_im2col(g, it, cn, q0, qn, col);
-            else td_conv_col2im(g, col, cn, q0, qn, 1, NULL, it);
+            else td_conv_col2im(g, col, cn, q0, qn, 1, NULL, 0, it);
         }
     }
 }
