@@ -40,6 +40,9 @@ typedef struct td_conv_geom {
     int chwn;               /* 1: both sides' tensors are [c, h, w, n] and [o, oh, ow, n] */
 } td_conv_geom;
 
+/* td_relu's ReLU: NaN stays NaN. */
+static inline td_real td_conv_relu(td_real v) { return v < 0 ? (td_real)0 : v; }
+
 /* Images per chunk, output pixels per im2col block, and the scratch (in
  * td_real elements) a call needs. */
 int64_t td_conv_chunk(const td_conv_geom *g);
@@ -91,7 +94,9 @@ void td_conv_dw_gemm(const td_conv_geom *g, const td_real *G, int64_t ldg, const
  * blocks are whole output rows, taken in order from q0 = 0; with assign,
  * the image side is set instead, each value to bias[c] (0 for NULL) plus
  * what the blocks add to it, and with relu as well, passed through a ReLU
- * once the last block has added to it. Exposed for bench_conv --lowering. */
+ * once the last block has added to it. Exposed for bench_conv --lowering.
+ * These two and td_conv_relu_bias_grad are compiled per instruction-set
+ * path (tensor/conv_lower.c). */
 void td_conv_im2col(const td_conv_geom *g, const td_real *it, int64_t mc, int64_t q0, int64_t qc,
                     td_real *col);
 void td_conv_col2im(const td_conv_geom *g, const td_real *col, int64_t mc, int64_t q0, int64_t qc,

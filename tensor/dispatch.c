@@ -173,3 +173,18 @@ void td_k_adam_update(td_real *p, const td_real *g, td_real *m, td_real *v, int6
                       td_adam_coef c) {
     td_kernels->td_k_adam_update(p, g, m, v, n, c);
 }
+
+/* ---- the lowering's copies (conv.h) ----------------------------------------- */
+
+void td_conv_im2col(const td_conv_geom *g, const td_real *it, int64_t mc, int64_t q0, int64_t qc,
+                    td_real *col) {
+    td_kernels->td_conv_im2col(g, it, mc, q0, qc, col);
+}
+void td_conv_col2im(const td_conv_geom *g, const td_real *col, int64_t mc, int64_t q0, int64_t qc,
+                    int assign, const td_real *bias, int relu, td_real *it) {
+    td_kernels->td_conv_col2im(g, col, mc, q0, qc, assign, bias, relu, it);
+}
+void td_conv_relu_bias_grad(int64_t n, int64_t ch, int64_t plane, const td_real *y,
+                            const td_real *x, td_real *dx, td_real *db) {
+    td_kernels->td_conv_relu_bias_grad(n, ch, plane, y, x, dx, db);
+}

@@ -1,7 +1,7 @@
 /* The kernels compiled once per instruction-set path (private: not
  * installed). How it fits together:
  *
- *   gemm.c and kernels.c are compiled once per path (meson: tensor/
+ *   gemm.c, kernels.c and conv_lower.c are compiled once per path (meson: tensor/
  *   meson.build), each time with that path's -m flags and
  *   -DTD_ISA_NAME=sse2|avx2|avx512. Their kernels are defined under the
  *   suffixed name TD_ISA_FN(td_k_sum) = td_k_sum_avx2, and each copy of
@@ -18,6 +18,7 @@
 #ifndef TD_DISPATCH_H
 #define TD_DISPATCH_H
 
+#include "conv.h"
 #include "gemm.h"
 #include "isa.h"
 #include "kernels.h"
@@ -27,7 +28,8 @@
     X(td_k_affine) X(td_k_axpy) X(td_k_bce_logits_rows) X(td_k_bce_logits)                    \
     X(td_k_add_scaled_rows) X(td_k_sum) X(td_k_max) X(td_k_sum_axis) X(td_k_max_axis)         \
     X(td_k_logsumexp_axis) X(td_k_reduce_add_to) X(td_k_copy_cols) X(td_k_all_finite)         \
-    X(td_k_zero) X(td_k_fill_rows) X(td_k_transpose) X(td_k_sgd_update) X(td_k_adam_update)
+    X(td_k_zero) X(td_k_fill_rows) X(td_k_transpose) X(td_k_sgd_update) X(td_k_adam_update)  \
+    X(td_conv_im2col) X(td_conv_col2im) X(td_conv_relu_bias_grad)
 
 /* One path's kernels: a member per kernel, named and typed as the public
  * function. */
