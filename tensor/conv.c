@@ -17,10 +17,11 @@
  *
  * Compiled once: the GEMM, the transposes (td_k_transpose), im2col,
  * col2im and the bias gradients it calls dispatch to the instruction-set
- * path (the last three are tensor/conv_lower.c). Every parallel loop gives each thread whole rows or blocks of its
- * output, so no two threads write the same element, and the chunks (of
- * images, then of output pixels) depend only on the geometry: the same
- * bits for any thread count. */
+ * path (the last three are tensor/conv_lower.c). Every parallel loop
+ * gives each thread whole rows or blocks of its output, so no two threads
+ * write the same element, and the chunks (of images, then of output
+ * pixels) depend only on the geometry: the same bits for any thread
+ * count. */
 #include "conv.h"
 
 #include <string.h>
