@@ -39,10 +39,9 @@
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-static inline int64_t ckk(const td_conv_geom *g) { return g->c * g->kh * g->kw; }
-static inline int64_t opix(const td_conv_geom *g) { return g->oh * g->ow; }
-static inline int64_t img_size(const td_conv_geom *g) { return g->c * g->h * g->w; } /* per image */
-static inline int64_t col_size(const td_conv_geom *g) { return g->o * opix(g); }     /* per image */
+/* the image side's and the column side's values per image */
+static inline int64_t img_size(const td_conv_geom *g) { return g->c * g->h * g->w; }
+static inline int64_t col_size(const td_conv_geom *g) { return g->o * td_conv_pixels(g); }
 
 /* Images per chunk: as many as fit CHUNK_BUDGET, in equal chunks, a
  * multiple of 8 where that still fits (whole vectors in every run). */
@@ -60,7 +59,7 @@ int64_t td_conv_chunk(const td_conv_geom *g) {
  * as many as fit COL_BUDGET (at least one row), in equal blocks. */
 int64_t td_conv_pixel_chunk(const td_conv_geom *g) {
     const int64_t oh = max64(g->oh, 1), ow = max64(g->ow, 1);
-    const int64_t most = max64(COL_BUDGET / max64(ckk(g) * td_conv_chunk(g) * ow, 1), 1);
+    const int64_t most = max64(COL_BUDGET / max64(td_conv_taps(g) * td_conv_chunk(g) * ow, 1), 1);
     return (most >= oh ? oh : ceil_div(oh, ceil_div(oh, most))) * ow;
 }
 
@@ -80,8 +79,8 @@ static void lowering_sizes(const td_conv_geom *g, int64_t mc, int64_t qc, int64_
     size[1] = staged * col_size(g);
     size[2] = staged * max64(img_size(g), col_size(g));
     const int64_t w = td_gemm_panel_width(); /* im2col's panels, whole */
-    size[3] = ckk(g) * ceil_div(qc * mc, w) * w;
-    size[4] = ckk(g) * g->o;
+    size[3] = td_conv_taps(g) * ceil_div(qc * mc, w) * w;
+    size[4] = td_conv_taps(g) * g->o;
 }
 
 static lowering lowering_of(const td_conv_geom *g, td_real *scratch) {
@@ -164,11 +163,12 @@ static void relu_rows(td_real *x, int64_t rows, int64_t n, int64_t ld) {
  * in order, whatever the thread count. */
 void td_conv_dw_gemm(const td_conv_geom *g, const td_real *G, int64_t ldg, const td_real *col,
                      int64_t P, int first, td_real *t) {
-    td_gemm(TD_GEMM_PANELS, 1, ckk(g), g->o, P, 1, col, ckk(g), G, ldg, first ? 0 : 1, t, g->o);
+    td_gemm(TD_GEMM_PANELS, 1, td_conv_taps(g), g->o, P, 1, col, td_conv_taps(g), G, ldg,
+            first ? 0 : 1, t, g->o);
 }
 
 static void dw_finish(const td_conv_geom *g, const td_real *t, td_real *dw) {
-    const int64_t K = ckk(g);
+    const int64_t K = td_conv_taps(g);
     for (int64_t o = 0; o < g->o; o++)
         for (int64_t k = 0; k < K; k++) dw[o * K + k] += t[k * g->o + o];
 }
@@ -177,16 +177,16 @@ static void dw_finish(const td_conv_geom *g, const td_real *t, td_real *dw) {
  * In every function: images m0.. (cn of them) per chunk, pixels q0.. (qn)
  * per im2col block; P = qn * cn columns; a column side in CHWN is the
  * GEMM's [o, op*cn] matrix, and block q0's columns start at q0 * cn. */
-#define FOR_CHUNKS(g, L, body)                                                  \
-    for (int64_t m0 = 0; m0 < (g)->n; m0 += (L).mc) {                           \
-        const int64_t cn = min64((L).mc, (g)->n - m0), ldc_ = opix(g) * cn;     \
-        (void)ldc_;                                                             \
-        body                                                                    \
+#define FOR_CHUNKS(g, L, body)                                                        \
+    for (int64_t m0 = 0; m0 < (g)->n; m0 += (L).mc) {                                 \
+        const int64_t cn = min64((L).mc, (g)->n - m0), ldc_ = td_conv_pixels(g) * cn; \
+        (void)ldc_;                                                                   \
+        body                                                                          \
     }
-#define FOR_BLOCKS(g, L, body)                                                  \
-    for (int64_t q0 = 0; q0 < opix(g); q0 += (L).qc) {                          \
-        const int64_t qn = min64((L).qc, opix(g) - q0), P = qn * cn;            \
-        body                                                                    \
+#define FOR_BLOCKS(g, L, body)                                                 \
+    for (int64_t q0 = 0; q0 < td_conv_pixels(g); q0 += (L).qc) {               \
+        const int64_t qn = min64((L).qc, td_conv_pixels(g) - q0), P = qn * cn; \
+        body                                                                   \
     }
 
 /* In each function below, a result in CHWN goes straight into the output
@@ -195,7 +195,7 @@ void td_conv_forward(const td_conv_geom *g, const td_real *img, const td_real *w
                      const td_real *bias, int relu, td_real *cols, td_real *scratch,
                      td_real *keep) {
     const lowering L = lowering_of(g, scratch);
-    const int64_t K = ckk(g);
+    const int64_t K = td_conv_taps(g);
     FOR_CHUNKS(g, L, {
         /* kept as the backward reads it */
         td_real *buf = keep ? keep + m0 * img_size(g) : L.it;
@@ -210,7 +210,7 @@ void td_conv_forward(const td_conv_geom *g, const td_real *img, const td_real *w
         });
         if (!g->chwn) {
             td_real *dst = cols + m0 * col_size(g);
-            from_chwn(ct, cn, col_size(g), opix(g), bias, 1, dst);
+            from_chwn(ct, cn, col_size(g), td_conv_pixels(g), bias, 1, dst);
             if (relu) relu_rows(dst, cn, col_size(g), col_size(g));
         }
     });
@@ -224,7 +224,7 @@ static void conv2d_backward(const td_conv_geom *g, const td_real *img, const td_
                             int relu, td_real *dw, td_real *scratch, const td_real *kept) {
     TD_ASSERT(!relu || assign, "td_conv_backward_data: a ReLU needs the output assigned");
     const lowering L = lowering_of(g, scratch);
-    const int64_t K = ckk(g);
+    const int64_t K = td_conv_taps(g);
     FOR_CHUNKS(g, L, {
         const td_real *ct = chwn_in(g, dcols, m0, cn, col_size(g), L.ct);
         const td_real *it = kept && !g->chwn ? kept + m0 * img_size(g)
@@ -273,7 +273,7 @@ void td_conv_transpose2d_backward(const td_conv_geom *g, const td_real *dimg, co
                                   const td_real *w, td_real *dcols, int assign, td_real *dw,
                                   td_real *scratch) {
     const lowering L = lowering_of(g, scratch);
-    const int64_t K = ckk(g);
+    const int64_t K = td_conv_taps(g);
     FOR_CHUNKS(g, L, {
         const td_real *it = chwn_in(g, dimg, m0, cn, img_size(g), L.it);
         const td_real *ct = dw ? chwn_in(g, cols, m0, cn, col_size(g), L.spare) : NULL;
@@ -286,7 +286,8 @@ void td_conv_transpose2d_backward(const td_conv_geom *g, const td_real *dimg, co
             if (dw) td_conv_dw_gemm(g, ct + q0 * cn, ldc_, L.col, P, m0 == 0 && q0 == 0, L.t);
         });
         if (dcols && !g->chwn)
-            from_chwn(dct, cn, col_size(g), opix(g), NULL, assign, dcols + m0 * col_size(g));
+            from_chwn(dct, cn, col_size(g), td_conv_pixels(g), NULL, assign,
+                      dcols + m0 * col_size(g));
     });
     if (dw) dw_finish(g, L.t, dw);
 }

@@ -40,6 +40,11 @@ typedef struct td_conv_geom {
     int chwn;               /* 1: both sides' tensors are [c, h, w, n] and [o, oh, ow, n] */
 } td_conv_geom;
 
+/* Rows of the column matrix (one per tap (c, i, j)) and output pixels
+ * per image: the two sizes conv.c and conv_lower.c both work in. */
+static inline int64_t td_conv_taps(const td_conv_geom *g) { return g->c * g->kh * g->kw; }
+static inline int64_t td_conv_pixels(const td_conv_geom *g) { return g->oh * g->ow; }
+
 /* td_relu's ReLU: NaN stays NaN. */
 static inline td_real td_conv_relu(td_real v) { return v < 0 ? (td_real)0 : v; }
 

@@ -18,8 +18,6 @@
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-static inline int64_t ckk(const td_conv_geom *g) { return g->c * g->kh * g->kw; }
-static inline int64_t opix(const td_conv_geom *g) { return g->oh * g->ow; }
 
 /* ---- im2col and col2im over a chunk in CHWN --------------------------------
  * col [K, qc*mc]: row k = (c, i, j); column u*mc + m is output pixel q0 + u
@@ -52,7 +50,8 @@ static inline void copy_piece(td_real *dst, const td_real *src, int64_t n) {
 
 void TD_ISA_FN(td_conv_im2col)(const td_conv_geom *g, const td_real *it, int64_t mc, int64_t q0,
                                int64_t qc, td_real *col) {
-    const int64_t K = ckk(g), P = qc * mc, w = TD_ISA_FN(td_gemm_panel_width)(); /* this path's */
+    const int64_t K = td_conv_taps(g), P = qc * mc,
+                  w = TD_ISA_FN(td_gemm_panel_width)();    /* this path's */
     const int lw = __builtin_ctzll((unsigned long long)w); /* w is a power of two */
     TD_ASSERT(w == (int64_t)1 << lw, "td_conv_im2col: panels of %lld columns", (long long)w);
     const int whole = mc % w == 0; /* every piece a whole panel */
@@ -124,7 +123,7 @@ static int row_reads(const td_conv_geom *g, int64_t iy, int64_t i, int64_t r0, i
 
 void TD_ISA_FN(td_conv_col2im)(const td_conv_geom *g, const td_real *col, int64_t mc, int64_t q0,
                                int64_t qc, int assign, const td_real *bias, int relu, td_real *it) {
-    TD_ASSERT(q0 % g->ow == 0 && (qc % g->ow == 0 || q0 + qc == opix(g)),
+    TD_ASSERT(q0 % g->ow == 0 && (qc % g->ow == 0 || q0 + qc == td_conv_pixels(g)),
               "td_conv_col2im: a block of %lld pixels from %lld is not whole rows of %lld",
               (long long)qc, (long long)q0, (long long)g->ow);
     TD_ASSERT(!relu || assign, "td_conv_col2im: a ReLU needs the image side assigned");
@@ -132,7 +131,7 @@ void TD_ISA_FN(td_conv_col2im)(const td_conv_geom *g, const td_real *col, int64_
     const int64_t r0 = q0 / g->ow, r1 = (q0 + qc) / g->ow; /* the block's output rows */
     const int64_t y0 = max64(r0 * g->sh - g->ph, 0);
     const int64_t y1 = min64((r1 - 1) * g->sh - g->ph + g->kh, g->h); /* rows it reaches */
-    PAR_FOR_IF(ckk(g) * P > TD_PARALLEL_MIN, r, g->c * parts, {
+    PAR_FOR_IF(td_conv_taps(g) * P > TD_PARALLEL_MIN, r, g->c * parts, {
         const int64_t c = r / parts, m0 = mc * (r % parts) / parts,
                       m1 = mc * (r % parts + 1) / parts;
         const td_real b = bias ? bias[c] : 0, unread = relu ? td_conv_relu(b) : b;

@@ -1,8 +1,8 @@
 /* The kernels compiled once per instruction-set path (private: not
  * installed). How it fits together:
  *
- *   gemm.c, kernels.c and conv_lower.c are compiled once per path (meson: tensor/
- *   meson.build), each time with that path's -m flags and
+ *   gemm.c, kernels.c and conv_lower.c are compiled once per path
+ *   (meson: tensor/meson.build), each time with that path's -m flags and
  *   -DTD_ISA_NAME=sse2|avx2|avx512. Their kernels are defined under the
  *   suffixed name TD_ISA_FN(td_k_sum) = td_k_sum_avx2, and each copy of
  *   kernels.c ends with its table, td_kernel_set_avx2 = {.td_k_sum =
